@@ -1,0 +1,112 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "kabar",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "KabarProtocol", targets: ["KabarProtocol"]),
+        .library(name: "KabarCore", targets: ["KabarCore"]),
+        .library(name: "KabarSQLite", targets: ["KabarSQLite"]),
+        .library(name: "KabarServer", targets: ["KabarServer"]),
+        .library(name: "KabarClient", targets: ["KabarClient"]),
+        .executable(name: "kabar-server", targets: ["kabar-server"]),
+        .executable(name: "kabar-cli", targets: ["kabar-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+    ],
+    targets: [
+        // MARK: - Libraries
+        .target(
+            name: "KabarProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KabarCore",
+            dependencies: [
+                "KabarProtocol",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KabarSQLite",
+            dependencies: [
+                "KabarCore",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KabarServer",
+            dependencies: [
+                "KabarCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KabarClient",
+            dependencies: [
+                "KabarProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: - Executables
+        .executableTarget(
+            name: "kabar-server",
+            dependencies: [
+                "KabarServer", "KabarSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kabar-cli",
+            dependencies: [
+                "KabarClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: - Tests
+        .target(
+            name: "KabarTestSupport",
+            dependencies: ["KabarServer", "KabarSQLite", "KabarClient"],
+            path: "Tests/KabarTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "KabarProtocolTests", dependencies: ["KabarProtocol"], swiftSettings: swiftSettings),
+        .testTarget(name: "KabarCoreTests", dependencies: ["KabarCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "KabarSQLiteTests", dependencies: ["KabarSQLite"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KabarServerTests",
+            dependencies: ["KabarTestSupport", .product(name: "NIOTestUtils", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "KabarClientTests", dependencies: ["KabarTestSupport"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,103 @@
+// MARK: - ReplyDecoder
+
+/// Reads a reply (without its `\r\n\r\n`) as a client sees it.
+///
+/// Several OK replies share one shape (`{"status": "OK", "message": TEXT}`), so the
+/// decoder needs the request that the reply answers.
+public enum ReplyDecoder {
+    /// A reply that is not what the protocol says it should be.
+    public struct MalformedReply: Error, Hashable, Sendable, CustomStringConvertible {
+        public var reason: String
+        public var description: String { "malformed reply: \(reason)" }
+    }
+
+    /// The server's `ERROR` reply: its text, and the ``Refusal`` it names if Kabar knows it.
+    public struct ServerRefusal: Error, Hashable, Sendable {
+        public var message: String
+        public var refusal: Refusal? { Refusal(wireText: message) }
+
+        public init(message: String) {
+            self.message = message
+        }
+    }
+
+    /// Decodes `text` as the reply to `request`.
+    ///
+    /// - Returns: the reply, or the server's refusal.
+    /// - Throws: ``MalformedReply`` when the text is not a reply to that request.
+    public static func decode(_ text: String, answering request: Request) throws(MalformedReply)
+        -> Result<Reply, ServerRefusal>
+    {
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(text)
+        } catch {
+            throw MalformedReply(reason: "not JSON (at byte \(error.offset))")
+        }
+        switch json[WireText.status]?.stringValue {
+        case WireText.error?:
+            guard let message = json[WireText.message]?.stringValue else {
+                throw MalformedReply(reason: "ERROR without a message")
+            }
+            return .failure(ServerRefusal(message: message))
+        case WireText.ok?:
+            return .success(try decodeOK(json, answering: request))
+        default:
+            throw MalformedReply(reason: "no status")
+        }
+    }
+
+    private static func decodeOK(_ json: JSONValue, answering request: Request) throws(MalformedReply) -> Reply {
+        switch request {
+        case .auth:
+            guard let token = json[WireText.tokenID]?.stringValue.flatMap(SessionToken.init) else {
+                throw MalformedReply(reason: "auth reply without a token")
+            }
+            return .loggedIn(token)
+        case .send:
+            return .messageSent
+        case .inbox:
+            guard case .object(let members)? = json[WireText.messages] else {
+                throw MalformedReply(reason: "inbox reply without messages")
+            }
+            return .inbox(try members.map { member throws(MalformedReply) in
+                try inboxGroup(sender: member.key, member.value)
+            })
+        case .show:
+            guard case .array(let rows)? = json[WireText.message] else {
+                throw MalformedReply(reason: "show reply without a list")
+            }
+            return .onlineUsers(try rows.map { row throws(MalformedReply) in try onlineUser(row) })
+        case .logout:
+            guard let token = json[WireText.message]?.stringValue.flatMap(SessionToken.init) else {
+                throw MalformedReply(reason: "logout reply without a token")
+            }
+            return .loggedOut(token)
+        case .register:
+            return .registered
+        case .ping:
+            return .pong
+        }
+    }
+
+    private static func inboxGroup(sender: String, _ value: JSONValue) throws(MalformedReply) -> InboxGroup {
+        guard case .array(let items) = value else { throw MalformedReply(reason: "inbox group is not a list") }
+        var messages: [InboxMessage] = []
+        for item in items {
+            guard let from = item[WireText.messageFrom]?.stringValue,
+                let to = item[WireText.messageTo]?.stringValue,
+                let text = item[WireText.messageText]?.stringValue
+            else { throw MalformedReply(reason: "inbox message lacks a field") }
+            messages.append(InboxMessage(fromName: from, toName: to, text: text))
+        }
+        return InboxGroup(sender: sender, messages: messages)
+    }
+
+    private static func onlineUser(_ row: JSONValue) throws(MalformedReply) -> OnlineUser {
+        guard let username = row[WireText.username]?.stringValue,
+            let name = row[WireText.name]?.stringValue,
+            let country = row[WireText.country]?.stringValue
+        else { throw MalformedReply(reason: "show row lacks a field") }
+        return OnlineUser(username: username, name: name, country: country)
+    }
+}

@@ -1,0 +1,36 @@
+// MARK: - Request
+
+/// One parsed request line. See PROTOCOL.md, "Compatible core" and "Extensions".
+public enum Request: Hashable, Sendable {
+    /// `auth USERNAME PASSWORD`. The username is already folded to lower case.
+    case auth(username: String, password: String)
+    /// `send [TOKEN] TO MESSAGE...`: `recipients` is `TO` split at commas (folded to
+    /// lower case, duplicates kept for the service to judge), `text` the trimmed rest.
+    case send(session: SessionReference, recipients: [String], text: String)
+    /// `inbox [TOKEN]`
+    case inbox(session: SessionReference)
+    /// `show [TOKEN]`
+    case show(session: SessionReference)
+    /// `logout [TOKEN]`
+    case logout(session: SessionReference)
+    /// `register USERNAME PASSWORD NAME COUNTRY` (NAME and COUNTRY may be double-quoted).
+    case register(username: String, password: String, name: String, country: String)
+    /// `ping`
+    case ping
+}
+
+/// Which session a request acts for.
+public enum SessionReference: Hashable, Sendable, CustomStringConvertible {
+    /// No token given: the session the connection is bound to.
+    case bound
+    /// A token was given. For `inbox`, `show` and `logout` any first word counts as a
+    /// token, so this may hold a word that is not token-shaped (it never names a session).
+    case token(String)
+
+    public var description: String {
+        switch self {
+        case .bound: "bound"
+        case .token(let word): "token(\(word.prefix(8))…)"
+        }
+    }
+}

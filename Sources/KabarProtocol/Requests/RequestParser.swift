@@ -1,0 +1,97 @@
+import NIOCore
+
+// MARK: - RequestParser
+
+/// Turns one request line into a ``Request``.
+///
+/// PROTOCOL.md, "Framing" and "Compatible core":
+///
+///     COMMAND SP PARAM1 SP PARAM2 ...
+///
+/// - words are separated by one or more spaces or tabs; leading and trailing whitespace
+///   of the line is ignored; the command word is case-insensitive;
+/// - words beyond those a command uses are ignored, except in `send`, where everything
+///   after `TO` is the message;
+/// - for `send`, the first word is a token only if it has the UUID shape.
+///
+/// The parser only checks the line's shape. Whether a token is live, a recipient exists
+/// or a message is empty is for the service to judge, in the order PROTOCOL.md gives.
+public enum RequestParser {
+    /// Parses a line without its terminator, validating its UTF-8 first.
+    ///
+    /// - Returns: nil for a line that is empty after trimming (it gets no reply),
+    ///   otherwise the request or the refusal to send back.
+    public static func parse(line: ByteBuffer) -> Result<Request, Refusal>? {
+        let text: String? = line.withUnsafeReadableBytes { bytes in
+            String(validating: bytes, as: UTF8.self)
+        }
+        guard let text else { return .failure(.invalidEncoding) }
+        return parse(line: text)
+    }
+
+    /// Parses a line that is already text.
+    public static func parse(line: String) -> Result<Request, Refusal>? {
+        var words = WordScanner(line)
+        guard let command = words.nextWord() else { return nil }
+        guard let request = parse(command: command.lowercased(), arguments: &words) else {
+            return .failure(.malformedRequest)
+        }
+        return .success(request)
+    }
+
+    // MARK: - Commands
+
+    private static func parse(command: String, arguments words: inout WordScanner) -> Request? {
+        switch command {
+        case "auth":
+            guard let username = words.nextWord(), let password = words.nextWord() else { return nil }
+            return .auth(username: username.lowercased(), password: String(password))
+        case "send":
+            return parseSend(&words)
+        case "inbox":
+            return .inbox(session: sessionReference(words.nextWord()))
+        case "show":
+            return .show(session: sessionReference(words.nextWord()))
+        case "logout":
+            return .logout(session: sessionReference(words.nextWord()))
+        case "register":
+            guard let username = words.nextWord(),
+                let password = words.nextWord(),
+                let name = words.nextQuotableWord(),
+                let country = words.nextQuotableWord()
+            else { return nil }
+            return .register(
+                username: username.lowercased(),
+                password: String(password),
+                name: name,
+                country: country
+            )
+        case "ping":
+            return .ping
+        default:
+            return nil
+        }
+    }
+
+    private static func parseSend(_ words: inout WordScanner) -> Request? {
+        guard let first = words.nextWord() else { return nil }
+        let session: SessionReference
+        let recipientList: Substring
+        if SessionToken.hasTokenShape(first) {
+            guard let to = words.nextWord() else { return nil }
+            session = .token(String(first))
+            recipientList = to
+        } else {
+            session = .bound
+            recipientList = first
+        }
+        let recipients = recipientList.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.lowercased()
+        }
+        return .send(session: session, recipients: recipients, text: String(words.rest()))
+    }
+
+    private static func sessionReference(_ word: Substring?) -> SessionReference {
+        word.map { .token(String($0)) } ?? .bound
+    }
+}
