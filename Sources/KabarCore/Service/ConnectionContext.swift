@@ -1,0 +1,18 @@
+import KabarProtocol
+
+// MARK: - ConnectionContext
+
+/// What the service remembers about one client connection between its requests.
+public struct ConnectionContext: Sendable {
+    public let id: Presence.ConnectionID
+    /// The client's address without the port: the key for per-address throttling.
+    public let clientAddress: String
+    /// The session this connection is bound to (PROTOCOL.md, "Bound connections").
+    /// Kept in memory only, so that a tokenless `logout` can answer with the token.
+    public internal(set) var boundToken: SessionToken?
+
+    public init(id: Presence.ConnectionID, clientAddress: String) {
+        self.id = id
+        self.clientAddress = clientAddress
+    }
+}

@@ -1,0 +1,36 @@
+// MARK: - ChatStore
+
+/// Everything the chat service needs from storage.
+///
+/// Each method is one transaction that keeps the data consistent on its own: two
+/// callers of ``takeUnreadMessages(for:at:)`` never get the same message, and
+/// ``deliver(_:from:to:at:)`` stores a message for every recipient or for none.
+/// A method returns only after its transaction is durable.
+public protocol ChatStore: Sendable {
+    /// Stores a new user. - Returns: false if the username is taken.
+    func insertUser(_ user: NewUser) async throws -> Bool
+    func user(named username: Username) async throws -> UserRecord?
+    /// Every user, ordered by username.
+    func allUsers() async throws -> [UserRecord]
+    /// Removes a user, their sessions and their inbox. - Returns: false if there was no such user.
+    func removeUser(named username: Username) async throws -> Bool
+    /// Replaces a user's password hash and ends all their sessions. - Returns: false if there was no such user.
+    func replacePasswordHash(of username: Username, with passwordHash: String) async throws -> Bool
+
+    /// Starts a session for `userID`, known from now on by `tokenHash`.
+    func insertSession(tokenHash: TokenHash, userID: Int64, at now: Timestamp) async throws -> Int64
+    /// The live session known by `tokenHash`, marked as used at `now`; nil if there is none
+    /// or it has been idle longer than `idleLimit` (an expired session is deleted).
+    func session(tokenHash: TokenHash, at now: Timestamp, idleLimit: Duration) async throws -> SessionRecord?
+    /// Ends a session. - Returns: false if there was no such session.
+    func deleteSession(tokenHash: TokenHash) async throws -> Bool
+    /// Which of `sessionIDs` are still live (not ended, not expired) at `now`.
+    func liveSessionIDs(among sessionIDs: [Int64], at now: Timestamp, idleLimit: Duration) async throws -> Set<Int64>
+
+    /// Stores `text` from `sender` for each of `recipients`, all or nothing.
+    /// - Returns: false, storing nothing, if any recipient does not exist.
+    func deliver(_ text: String, from sender: UserRecord, to recipients: [Username], at now: Timestamp) async throws
+        -> Bool
+    /// Returns the user's unread messages in the order they were received and marks them read.
+    func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [StoredMessage]
+}
