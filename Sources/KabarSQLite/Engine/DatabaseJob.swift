@@ -1,0 +1,49 @@
+// MARK: - DatabaseJob
+
+/// One caller's unit of work in a batch of ``SQLiteDatabase``.
+protocol DatabaseJob: AnyObject, Sendable {
+    /// Runs the work inside the batch's transaction. - Returns: false if it failed and
+    /// its savepoint must be rolled back.
+    func run(on connection: SQLiteConnection) -> Bool
+    /// Records a failure of the savepoint handling itself.
+    func fail(_ error: any Error)
+    /// Resumes the caller once the batch's transaction ended.
+    func finish(commitError: (any Error)?)
+}
+
+/// A ``DatabaseJob`` that returns a `T` to an awaiting caller.
+///
+/// Its mutable state is touched only by the worker thread, between `run` and `finish`.
+final class Job<T: Sendable>: DatabaseJob, @unchecked Sendable {
+    private let body: @Sendable (SQLiteConnection) throws -> T
+    private let continuation: CheckedContinuation<T, any Error>
+    private var outcome: Result<T, any Error>?
+
+    init(body: @escaping @Sendable (SQLiteConnection) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+        self.body = body
+        self.continuation = continuation
+    }
+
+    func run(on connection: SQLiteConnection) -> Bool {
+        do {
+            outcome = .success(try body(connection))
+            return true
+        } catch {
+            outcome = .failure(error)
+            return false
+        }
+    }
+
+    func fail(_ error: any Error) {
+        outcome = .failure(error)
+    }
+
+    func finish(commitError: (any Error)?) {
+        switch (outcome, commitError) {
+        case (.failure(let error)?, _): continuation.resume(throwing: error)
+        case (_, let error?): continuation.resume(throwing: error)
+        case (.success(let value)?, nil): continuation.resume(returning: value)
+        case (nil, nil): continuation.resume(throwing: SQLiteError.closed)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+// MARK: - JobQueue
+
+/// The hand-off between callers and the database's worker thread.
+final class JobQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var pending: [any DatabaseJob] = []
+    private var isClosed = false
+    private var onWorkerFinished: [@Sendable () -> Void] = []
+    private var workerHasFinished = false
+
+    /// Adds a job. - Returns: false once the queue is closed.
+    func enqueue(_ job: any DatabaseJob) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !isClosed else { return false }
+        pending.append(job)
+        condition.signal()
+        return true
+    }
+
+    /// Waits for work; returns up to `maximum` jobs, or nil once closed and drained.
+    func nextBatch(maximum: Int) -> [any DatabaseJob]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty && !isClosed { condition.wait() }
+        guard !pending.isEmpty else { return nil }
+        let batch = Array(pending.prefix(maximum))
+        pending.removeFirst(batch.count)
+        return batch
+    }
+
+    /// Refuses new jobs; `completion` runs when the worker has drained the rest.
+    func close(completion: @escaping @Sendable () -> Void) {
+        condition.lock()
+        isClosed = true
+        let finished = workerHasFinished
+        if !finished { onWorkerFinished.append(completion) }
+        condition.broadcast()
+        condition.unlock()
+        if finished { completion() }
+    }
+
+    /// Called by the worker after its last batch.
+    func workerFinished() {
+        condition.lock()
+        workerHasFinished = true
+        let completions = onWorkerFinished
+        onWorkerFinished = []
+        condition.unlock()
+        completions.forEach { $0() }
+    }
+}

@@ -1,0 +1,153 @@
+import VaporCSQLite
+
+// MARK: - SQLiteConnection
+
+/// One SQLite connection, used from one thread at a time (the database's worker thread).
+///
+/// SQLite comes from sqlite-nio's vendored amalgamation (its `VaporCSQLite` module,
+/// whose symbols carry a `sqlite_nio_` prefix), so Kabar needs no system SQLite. Kabar
+/// talks to it directly rather than through `SQLiteNIO.SQLiteConnection` to keep
+/// prepared statements across calls and to commit many callers' work in one
+/// transaction (see ``SQLiteDatabase``).
+final class SQLiteConnection {
+    private var handle: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+
+    /// Opens (creating if needed) the database at `path`.
+    init(path: String) throws(SQLiteError) {
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let code = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
+        guard code == SQLITE_OK else {
+            let error = SQLiteError(code: code, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "open failed")
+            sqlite_nio_sqlite3_close_v2(handle)
+            throw error
+        }
+        sqlite_nio_sqlite3_extended_result_codes(handle, 1)
+        sqlite_nio_sqlite3_busy_timeout(handle, 5_000)
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Finalizes every statement and closes the connection.
+    func close() {
+        for statement in statements.values { sqlite_nio_sqlite3_finalize(statement) }
+        statements.removeAll()
+        if let handle { sqlite_nio_sqlite3_close_v2(handle) }
+        handle = nil
+    }
+
+    // MARK: - Running SQL
+
+    /// Runs one or more statements with no parameters and no results (schema, pragmas).
+    func executeScript(_ sql: String) throws(SQLiteError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let code = sqlite_nio_sqlite3_exec(handle, sql, nil, nil, &message)
+        defer { sqlite_nio_sqlite3_free(message) }
+        guard code == SQLITE_OK else {
+            throw SQLiteError(code: code, message: message.map { String(cString: $0) } ?? "exec failed")
+        }
+    }
+
+    /// Runs a statement, discarding any rows. - Returns: the number of rows it changed.
+    @discardableResult
+    func execute(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int {
+        try withStatement(sql, bindings) { statement throws(SQLiteError) in
+            while try step(statement) {}
+        }
+        return Int(sqlite_nio_sqlite3_changes(handle))
+    }
+
+    /// Runs a query and returns its rows.
+    func query(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> [SQLiteRow] {
+        try withStatement(sql, bindings) { statement throws(SQLiteError) in
+            var rows: [SQLiteRow] = []
+            let columnCount = sqlite_nio_sqlite3_column_count(statement)
+            while try step(statement) {
+                rows.append(SQLiteRow(values: (0..<columnCount).map { column(statement, $0) }))
+            }
+            return rows
+        }
+    }
+
+    /// The rowid of the last inserted row.
+    var lastInsertedRowID: Int64 { sqlite_nio_sqlite3_last_insert_rowid(handle) }
+
+    // MARK: - Statements
+
+    private func withStatement<T>(
+        _ sql: String,
+        _ bindings: [SQLiteValue],
+        _ body: (OpaquePointer) throws(SQLiteError) -> T
+    ) throws(SQLiteError) -> T {
+        let statement = try preparedStatement(sql)
+        defer {
+            sqlite_nio_sqlite3_reset(statement)
+            sqlite_nio_sqlite3_clear_bindings(statement)
+        }
+        for (offset, value) in bindings.enumerated() {
+            try bind(value, at: Int32(offset + 1), in: statement)
+        }
+        return try body(statement)
+    }
+
+    private func preparedStatement(_ sql: String) throws(SQLiteError) -> OpaquePointer {
+        if let cached = statements[sql] { return cached }
+        var statement: OpaquePointer?
+        let code = sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard code == SQLITE_OK, let statement else { throw lastError(code) }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func bind(_ value: SQLiteValue, at index: Int32, in statement: OpaquePointer) throws(SQLiteError) {
+        let code: Int32
+        switch value {
+        case .integer(let integer):
+            code = sqlite_nio_sqlite3_bind_int64(statement, index, integer)
+        case .text(let text):
+            code = sqlite_nio_sqlite3_bind_text(statement, index, text, -1, Self.transient)
+        case .blob(let bytes):
+            code = bytes.withUnsafeBytes { raw in
+                sqlite_nio_sqlite3_bind_blob(statement, index, raw.baseAddress, Int32(raw.count), Self.transient)
+            }
+        case .null:
+            code = sqlite_nio_sqlite3_bind_null(statement, index)
+        }
+        guard code == SQLITE_OK else { throw lastError(code) }
+    }
+
+    /// Advances the statement. - Returns: true if a row is ready.
+    private func step(_ statement: OpaquePointer) throws(SQLiteError) -> Bool {
+        switch sqlite_nio_sqlite3_step(statement) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        case let code: throw lastError(code)
+        }
+    }
+
+    private func column(_ statement: OpaquePointer, _ index: Int32) -> SQLiteValue {
+        switch sqlite_nio_sqlite3_column_type(statement, index) {
+        case SQLITE_INTEGER:
+            return .integer(sqlite_nio_sqlite3_column_int64(statement, index))
+        case SQLITE_TEXT:
+            let count = Int(sqlite_nio_sqlite3_column_bytes(statement, index))
+            guard let pointer = sqlite_nio_sqlite3_column_text(statement, index) else { return .text("") }
+            return .text(String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self))
+        case SQLITE_BLOB:
+            let count = Int(sqlite_nio_sqlite3_column_bytes(statement, index))
+            guard let pointer = sqlite_nio_sqlite3_column_blob(statement, index) else { return .blob([]) }
+            return .blob(Array(UnsafeRawBufferPointer(start: pointer, count: count)))
+        default:
+            return .null
+        }
+    }
+
+    private func lastError(_ code: Int32) -> SQLiteError {
+        SQLiteError(code: code, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "")
+    }
+
+    /// `SQLITE_TRANSIENT`: SQLite copies the bound bytes before the call returns.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}

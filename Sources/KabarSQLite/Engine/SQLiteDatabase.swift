@@ -1,0 +1,135 @@
+import Foundation
+
+// MARK: - SQLiteDatabase
+
+/// A SQLite database file served by one worker thread, with group commit.
+///
+/// Callers hand in units of work with ``write(_:)``. The worker takes every unit that is
+/// waiting, runs each inside its own savepoint within one transaction, commits once, and
+/// only then resumes the callers:
+///
+///     callers:  write{A}  write{B}  write{C}
+///     worker:   BEGIN IMMEDIATE; SAVEPOINT A … RELEASE; SAVEPOINT B … (throws: ROLLBACK TO B);
+///               SAVEPOINT C … RELEASE; COMMIT        → A and C get their results, B its error
+///
+/// So a reply that waits for `write` waits for a durable commit, while many concurrent
+/// writers share one fsync. SQLite blocks, so it never runs on an event loop or the
+/// cooperative pool.
+final class SQLiteDatabase: Sendable {
+    private let queue: JobQueue
+    /// The most units of work that share one transaction.
+    private static let maximumBatch = 512
+
+    /// Opens (creating if needed) the database at `path`, applies pending migrations and
+    /// starts the worker thread.
+    ///
+    /// - Parameter migrations: the schema, oldest first; entry `n` moves `user_version`
+    ///   from `n` to `n + 1`.
+    init(path: String, durability: SQLiteDurability = .full, migrations: [String]) throws {
+        let connection = try SQLiteConnection(path: path)
+        try connection.executeScript(
+            """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL");
+            PRAGMA foreign_keys = ON;
+            """
+        )
+        try Self.migrate(connection, migrations)
+        let queue = JobQueue()
+        self.queue = queue
+        let worker = UncheckedSendableBox(connection)
+        let thread = Thread { Self.serve(queue, worker.value) }
+        thread.name = "kabar-sqlite"
+        thread.start()
+    }
+
+    /// Runs `body` in a transaction on the worker thread and returns once it is committed.
+    ///
+    /// - Throws: whatever `body` threw (its changes are rolled back), the commit's failure,
+    ///   or ``SQLiteError`` with `SQLITE_MISUSE` after ``close()``.
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let job = Job(body: body, continuation: continuation)
+            if !queue.enqueue(job) { job.finish(commitError: SQLiteError.closed) }
+        }
+    }
+
+    /// Lets the units already handed in finish, then closes the file.
+    func close() async {
+        await withCheckedContinuation { continuation in
+            queue.close { continuation.resume() }
+        }
+    }
+
+    // MARK: - Worker
+
+    private static func serve(_ queue: JobQueue, _ connection: SQLiteConnection) {
+        while let batch = queue.nextBatch(maximum: maximumBatch) {
+            runBatch(batch, on: connection)
+        }
+        connection.close()
+        queue.workerFinished()
+    }
+
+    private static func runBatch(_ batch: [any DatabaseJob], on connection: SQLiteConnection) {
+        do {
+            try connection.execute("BEGIN IMMEDIATE")
+        } catch {
+            batch.forEach { $0.finish(commitError: error) }
+            return
+        }
+        for job in batch {
+            do {
+                try connection.execute("SAVEPOINT unit")
+                if job.run(on: connection) {
+                    try connection.execute("RELEASE unit")
+                } else {
+                    try connection.execute("ROLLBACK TO unit")
+                    try connection.execute("RELEASE unit")
+                }
+            } catch {
+                job.fail(error)
+            }
+        }
+        do {
+            try connection.execute("COMMIT")
+            batch.forEach { $0.finish(commitError: nil) }
+        } catch {
+            _ = try? connection.execute("ROLLBACK")
+            batch.forEach { $0.finish(commitError: error) }
+        }
+    }
+
+    private static func migrate(_ connection: SQLiteConnection, _ migrations: [String]) throws {
+        let current = try connection.query("PRAGMA user_version").first?.integer(0) ?? 0
+        guard current <= migrations.count else { throw SQLiteError.newerSchema(Int(current)) }
+        for version in Int(current)..<migrations.count {
+            try connection.executeScript("BEGIN IMMEDIATE; \(migrations[version]); PRAGMA user_version = \(version + 1); COMMIT;")
+        }
+    }
+}
+
+extension SQLiteError {
+    static let closed = SQLiteError(code: 21, message: "the database is closed")  // SQLITE_MISUSE
+
+    static func newerSchema(_ version: Int) -> SQLiteError {
+        SQLiteError(code: 1, message: "the database has schema version \(version), newer than this program knows")
+    }
+}
+
+/// Moves a value that is used by one thread at a time across the thread boundary.
+private struct UncheckedSendableBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+// MARK: - SQLiteDurability
+
+/// How hard SQLite works to make a commit survive a crash.
+public enum SQLiteDurability: String, Sendable, CaseIterable {
+    /// fsync at every commit (`synchronous=FULL`): a commit survives power loss.
+    case full
+    /// fsync at checkpoints only (`synchronous=NORMAL` in WAL mode): a commit survives a
+    /// crash of the server process, not of the machine.
+    case normal
+}

@@ -1,0 +1,195 @@
+import KabarCore
+
+// MARK: - SQLiteChatStore
+
+/// The embedded ``ChatStore``: one SQLite file in WAL mode.
+public final class SQLiteChatStore: ChatStore {
+    private let database: SQLiteDatabase
+    /// A session's `last_used_at` is rewritten at most this often, so that using a token
+    /// does not cost a disk write per request. Expiry is exact to within this much.
+    static let lastUsedResolution: Duration = .seconds(60)
+
+    /// Opens (creating and migrating if needed) the database at `path`.
+    public init(path: String, durability: SQLiteDurability = .full) throws {
+        self.database = try SQLiteDatabase(path: path, durability: durability, migrations: SQLiteSchema.migrations)
+    }
+
+    /// Waits for work in progress, then closes the file.
+    public func close() async {
+        await database.close()
+    }
+
+    // MARK: - Users
+
+    public func insertUser(_ user: NewUser) async throws -> Bool {
+        try await database.write { db in
+            let changed = try db.execute(
+                """
+                INSERT INTO users (username, name, country, password_hash, created_at)
+                VALUES (?, ?, ?, ?, unixepoch('subsec') * 1000) ON CONFLICT (username) DO NOTHING
+                """,
+                [.text(user.username.text), .text(user.profile.name), .text(user.profile.country), .text(user.passwordHash)]
+            )
+            return changed == 1
+        }
+    }
+
+    public func user(named username: Username) async throws -> UserRecord? {
+        try await database.write { db in
+            try db.query(Self.selectUser + " WHERE username = ?", [.text(username.text)]).first.flatMap(Self.userRecord)
+        }
+    }
+
+    public func allUsers() async throws -> [UserRecord] {
+        try await database.write { db in
+            try db.query(Self.selectUser + " ORDER BY username").compactMap(Self.userRecord)
+        }
+    }
+
+    public func removeUser(named username: Username) async throws -> Bool {
+        try await database.write { db in
+            try db.execute("DELETE FROM users WHERE username = ?", [.text(username.text)]) == 1
+        }
+    }
+
+    public func replacePasswordHash(of username: Username, with passwordHash: String) async throws -> Bool {
+        try await database.write { db in
+            let changed = try db.execute(
+                "UPDATE users SET password_hash = ? WHERE username = ?",
+                [.text(passwordHash), .text(username.text)]
+            )
+            guard changed == 1 else { return false }
+            try db.execute(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+                [.text(username.text)]
+            )
+            return true
+        }
+    }
+
+    // MARK: - Sessions
+
+    public func insertSession(tokenHash: TokenHash, userID: Int64, at now: Timestamp) async throws -> Int64 {
+        try await database.write { db in
+            try db.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES (?, ?, ?, ?)",
+                [.blob(tokenHash.bytes), .integer(userID), .integer(now.milliseconds), .integer(now.milliseconds)]
+            )
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func session(tokenHash: TokenHash, at now: Timestamp, idleLimit: Duration) async throws -> SessionRecord? {
+        try await database.write { db in
+            let rows = try db.query(
+                """
+                SELECT s.id, s.last_used_at, u.id, u.username, u.name, u.country, u.password_hash
+                FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?
+                """,
+                [.blob(tokenHash.bytes)]
+            )
+            guard let row = rows.first, let sessionID = row.integer(0), let lastUsed = row.integer(1),
+                let user = Self.userRecord(SQLiteRow(values: Array(row.values[2...])))
+            else { return nil }
+            if now.milliseconds - lastUsed > idleLimit.wholeMilliseconds {
+                try db.execute("DELETE FROM sessions WHERE id = ?", [.integer(sessionID)])
+                return nil
+            }
+            if now.milliseconds - lastUsed >= Self.lastUsedResolution.wholeMilliseconds {
+                try db.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", [.integer(now.milliseconds), .integer(sessionID)])
+            }
+            return SessionRecord(id: sessionID, user: user)
+        }
+    }
+
+    public func deleteSession(tokenHash: TokenHash) async throws -> Bool {
+        try await database.write { db in
+            try db.execute("DELETE FROM sessions WHERE token_hash = ?", [.blob(tokenHash.bytes)]) == 1
+        }
+    }
+
+    public func liveSessionIDs(among sessionIDs: [Int64], at now: Timestamp, idleLimit: Duration) async throws
+        -> Set<Int64>
+    {
+        guard !sessionIDs.isEmpty else { return [] }
+        let oldestLive = now.milliseconds - idleLimit.wholeMilliseconds
+        return try await database.write { db in
+            var live = Set<Int64>()
+            for id in sessionIDs {
+                let rows = try db.query(
+                    "SELECT id FROM sessions WHERE id = ? AND last_used_at >= ?",
+                    [.integer(id), .integer(oldestLive)]
+                )
+                if !rows.isEmpty { live.insert(id) }
+            }
+            return live
+        }
+    }
+
+    // MARK: - Messages
+
+    public func deliver(_ text: String, from sender: UserRecord, to recipients: [Username], at now: Timestamp)
+        async throws -> Bool
+    {
+        try await database.write { db in
+            var recipientIDs: [Int64] = []
+            for recipient in recipients {
+                guard let id = try db.query("SELECT id FROM users WHERE username = ?", [.text(recipient.text)]).first?.integer(0)
+                else { return false }
+                recipientIDs.append(id)
+            }
+            for id in recipientIDs {
+                try db.execute(
+                    """
+                    INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                    [.text(sender.username.text), .text(sender.profile.name), .integer(id), .text(text), .integer(now.milliseconds)]
+                )
+            }
+            return true
+        }
+    }
+
+    public func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [StoredMessage] {
+        try await database.write { db in
+            let rows = try db.query(
+                """
+                SELECT m.id, m.sender_username, m.sender_name, u.name, m.body
+                FROM messages m JOIN users u ON u.id = m.recipient_id
+                WHERE m.recipient_id = ? AND m.read_at IS NULL ORDER BY m.id
+                """,
+                [.integer(userID)]
+            )
+            guard let lastID = rows.last?.integer(0) else { return [] }
+            try db.execute(
+                "UPDATE messages SET read_at = max(?, received_at) WHERE recipient_id = ? AND read_at IS NULL AND id <= ?",
+                [.integer(now.milliseconds), .integer(userID), .integer(lastID)]
+            )
+            return rows.compactMap { row in
+                guard let id = row.integer(0), let senderUsername = row.text(1), let senderName = row.text(2),
+                    let recipientName = row.text(3), let text = row.text(4)
+                else { return nil }
+                return StoredMessage(
+                    id: id,
+                    senderUsername: senderUsername,
+                    senderName: senderName,
+                    recipientName: recipientName,
+                    text: text
+                )
+            }
+        }
+    }
+
+    // MARK: - Rows
+
+    private static let selectUser = "SELECT id, username, name, country, password_hash FROM users"
+
+    private static func userRecord(_ row: SQLiteRow) -> UserRecord? {
+        guard let id = row.integer(0), let username = row.text(1).flatMap(Username.init),
+            let name = row.text(2), let country = row.text(3), let profile = Profile(name: name, country: country),
+            let passwordHash = row.text(4)
+        else { return nil }
+        return UserRecord(id: id, username: username, profile: profile, passwordHash: passwordHash)
+    }
+}
