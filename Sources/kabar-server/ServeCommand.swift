@@ -1,0 +1,129 @@
+import ArgumentParser
+import KabarCore
+import KabarServer
+import KabarSQLite
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+// MARK: - serve
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the server (the default).")
+
+    @Option(help: "Address to listen on (KABAR_HOST).")
+    var host: String = Environment.string("KABAR_HOST") ?? "127.0.0.1"
+
+    @Option(help: "Plain TCP port; 0 picks a free one (KABAR_PORT).")
+    var port: Int = Environment.int("KABAR_PORT") ?? 8889
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(help: "Create the seed's demo users messi, henderson and lineker (password surabaya) if missing (KABAR_DEMO).")
+    var demo: Bool = Environment.bool("KABAR_DEMO")
+
+    @Option(help: "Whether `register` creates accounts: open or closed (KABAR_REGISTRATION).")
+    var registration: Registration = Environment.string("KABAR_REGISTRATION").flatMap { Registration(rawValue: $0) } ?? .open
+
+    @Option(help: "Longest request line in bytes (KABAR_MAX_LINE_BYTES).")
+    var maxLineBytes: Int = Environment.int("KABAR_MAX_LINE_BYTES") ?? 16 * 1024
+
+    @Option(help: "Seconds without a request before a connection is closed (KABAR_IDLE_TIMEOUT).")
+    var idleTimeout: Int = Environment.int("KABAR_IDLE_TIMEOUT") ?? 600
+
+    @Option(help: "Seconds without use before a session expires (KABAR_SESSION_TTL).")
+    var sessionTTL: Int = Environment.int("KABAR_SESSION_TTL") ?? 86_400
+
+    @Option(help: "Most connections open at once (KABAR_MAX_CONNECTIONS).")
+    var maxConnections: Int = Environment.int("KABAR_MAX_CONNECTIONS") ?? 16_384
+
+    @Option(help: "Most connections open at once from one address (KABAR_MAX_CONNECTIONS_PER_ADDRESS).")
+    var maxConnectionsPerAddress: Int = Environment.int("KABAR_MAX_CONNECTIONS_PER_ADDRESS") ?? 256
+
+    @Option(help: "Most new connections per minute from one address (KABAR_MAX_NEW_CONNECTIONS_PER_MINUTE).")
+    var maxNewConnectionsPerMinute: Int = Environment.int("KABAR_MAX_NEW_CONNECTIONS_PER_MINUTE") ?? 600
+
+    @Flag(help: "Apply the per-address limits to 127.0.0.1 and ::1 too (KABAR_LIMIT_LOOPBACK).")
+    var limitLoopback: Bool = Environment.bool("KABAR_LIMIT_LOOPBACK")
+
+    @Option(help: "Failed auths per username within 5 minutes before a 60 s block (KABAR_AUTH_FAILURES_PER_USER).")
+    var authFailuresPerUser: Int = Environment.int("KABAR_AUTH_FAILURES_PER_USER") ?? 10
+
+    @Option(help: "Failed auths per client address within 5 minutes before a 60 s block (KABAR_AUTH_FAILURES_PER_ADDRESS).")
+    var authFailuresPerAddress: Int = Environment.int("KABAR_AUTH_FAILURES_PER_ADDRESS") ?? 50
+
+    @Option(help: "Event-loop threads (KABAR_THREADS).")
+    var threads: Int = Environment.int("KABAR_THREADS") ?? System.coreCount
+
+    @Option(help: "Seconds allowed for a graceful shutdown (KABAR_SHUTDOWN_TIMEOUT).")
+    var shutdownTimeout: Int = Environment.int("KABAR_SHUTDOWN_TIMEOUT") ?? 10
+
+    @OptionGroup var logging: LoggingOptions
+
+    enum Registration: String, ExpressibleByArgument {
+        case open, closed
+    }
+
+    func validate() throws {
+        guard maxLineBytes > 0, idleTimeout > 0, sessionTTL > 0, maxConnections > 0, threads > 0 else {
+            throw ValidationError("limits, timeouts and thread counts must be positive")
+        }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap()
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let hashingPool = NIOThreadPool(numberOfThreads: max(1, System.coreCount))
+        hashingPool.start()
+
+        let sqlite = try store.open()
+        let service = ChatService(
+            store: sqlite,
+            hasher: ScryptPasswordHasher(threadPool: hashingPool),
+            configuration: ChatServiceConfiguration(
+                isRegistrationOpen: registration == .open,
+                sessionIdleLimit: .seconds(sessionTTL),
+                authThrottle: AuthThrottle.Configuration(
+                    failuresPerUsername: authFailuresPerUser,
+                    failuresPerAddress: authFailuresPerAddress,
+                    window: .seconds(300),
+                    blockDuration: .seconds(60)
+                )
+            )
+        )
+        if demo {
+            let created = try await DemoUsers.ensureExist(in: service)
+            logger.info("demo users ready", metadata: ["created": "\(created.map(\.text))"])
+        }
+        let server = KabarServer(
+            configuration: KabarServerConfiguration(
+                host: host,
+                port: port,
+                maximumLineLength: maxLineBytes,
+                idleTimeout: .seconds(idleTimeout),
+                maximumConnections: maxConnections,
+                maximumConnectionsPerAddress: maxConnectionsPerAddress,
+                maximumNewConnectionsPerMinute: maxNewConnectionsPerMinute,
+                exemptsLoopback: !limitLoopback,
+                eventLoopThreads: threads
+            ),
+            service: service,
+            eventLoopGroup: eventLoopGroup,
+            logger: logger
+        )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: SQLiteStoreService(store: sqlite)),
+                .init(service: server),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(shutdownTimeout)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        try await eventLoopGroup.shutdownGracefully()
+        try await hashingPool.shutdownGracefully()
+    }
+}
