@@ -95,11 +95,23 @@ let package = Package(
         // MARK: - Tests
         .target(
             name: "KabarTestSupport",
-            dependencies: ["KabarServer", "KabarSQLite", "KabarClient"],
+            dependencies: [
+                "KabarServer", "KabarSQLite", "KabarClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/KabarTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "KabarProtocolTests", dependencies: ["KabarProtocol"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KabarProtocolTests",
+            dependencies: [
+                "KabarProtocol",
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "KabarCoreTests", dependencies: ["KabarCore"], swiftSettings: swiftSettings),
         .testTarget(name: "KabarSQLiteTests", dependencies: ["KabarSQLite"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,0 +1,111 @@
+import KabarProtocol
+import NIOCore
+import Testing
+
+@Suite("Request parser")
+struct RequestParserTests {
+    static let token: String = "8cab384c-10cf-417e-befd-b17a1074e5e9"
+
+    static let acceptedLines: [(String, Request)] = [
+        ("auth messi surabaya", .auth(username: "messi", password: "surabaya")),
+        ("AUTH Messi surabaya", .auth(username: "messi", password: "surabaya")),
+        ("  auth\tmessi   surabaya  ", .auth(username: "messi", password: "surabaya")),
+        ("auth messi surabaya extra words", .auth(username: "messi", password: "surabaya")),
+        ("auth messi SuraBaya", .auth(username: "messi", password: "SuraBaya")),
+        (
+            "send \(token) henderson hello gimana kabarnya son",
+            .send(session: .token(token), recipients: ["henderson"], text: "hello gimana kabarnya son")
+        ),
+        (
+            "send \(token) henderson  hello gimana kabarnya son \r",
+            .send(session: .token(token), recipients: ["henderson"], text: "hello gimana kabarnya son \r")
+        ),
+        (
+            "send henderson hello   gimana\tkabarnya  ",
+            .send(session: .bound, recipients: ["henderson"], text: "hello   gimana\tkabarnya")
+        ),
+        ("Send Henderson hi", .send(session: .bound, recipients: ["henderson"], text: "hi")),
+        ("send henderson", .send(session: .bound, recipients: ["henderson"], text: "")),
+        (
+            "send henderson,Lineker,,x halo semua",
+            .send(session: .bound, recipients: ["henderson", "lineker", "", "x"], text: "halo semua")
+        ),
+        (
+            "send \(token.uppercased()) lineker hi",
+            .send(session: .token(token.uppercased()), recipients: ["lineker"], text: "hi")
+        ),
+        ("inbox", .inbox(session: .bound)),
+        ("inbox \(token)", .inbox(session: .token(token))),
+        ("inbox not-a-token", .inbox(session: .token("not-a-token"))),
+        ("show \(token) extra", .show(session: .token(token))),
+        ("SHOW", .show(session: .bound)),
+        ("logout", .logout(session: .bound)),
+        ("logout \(token)", .logout(session: .token(token))),
+        (
+            "register messi surabaya \"Lionel Messi\" Argentina",
+            .register(username: "messi", password: "surabaya", name: "Lionel Messi", country: "Argentina")
+        ),
+        (
+            "register Budi rahasia123 Budi \"Indonesia Raya\"",
+            .register(username: "budi", password: "rahasia123", name: "Budi", country: "Indonesia Raya")
+        ),
+        (
+            "register budi rahasia123 \"Budi  Santoso\"\t\"Indonesia\" extra",
+            .register(username: "budi", password: "rahasia123", name: "Budi  Santoso", country: "Indonesia")
+        ),
+        ("ping", .ping),
+        ("PING anything at all", .ping),
+        ("send 😀 hello ünïcode", .send(session: .bound, recipients: ["😀"], text: "hello ünïcode")),
+    ]
+
+    @Test("accepted lines", arguments: acceptedLines)
+    func accepted(line: String, expected: Request) throws {
+        let parsed = try #require(RequestParser.parse(line: line))
+        #expect(try parsed.get() == expected)
+    }
+
+    static let malformedLines: [String] = [
+        "auth", "auth messi", "hello", "send", "send \(token)", "register a b c",
+        "register a b \"unclosed name Argentina", "register a b \"x\"y z", "authx messi surabaya",
+    ]
+
+    @Test("malformed lines get Protocol Tidak Benar", arguments: malformedLines)
+    func malformed(line: String) throws {
+        let parsed = try #require(RequestParser.parse(line: line))
+        #expect(throws: Refusal.malformedRequest) { try parsed.get() }
+    }
+
+    @Test("empty and blank lines get no reply", arguments: ["", " ", "\t \t"])
+    func blank(line: String) {
+        #expect(RequestParser.parse(line: line) == nil)
+    }
+
+    @Test("invalid UTF-8 is refused")
+    func invalidUTF8() throws {
+        let parsed = try #require(RequestParser.parse(line: ByteBuffer(bytes: [0x61, 0xFF, 0x62])))
+        #expect(throws: Refusal.invalidEncoding) { try parsed.get() }
+        let overlong = try #require(RequestParser.parse(line: ByteBuffer(bytes: Array("ping ".utf8) + [0xC0, 0xAF])))
+        #expect(throws: Refusal.invalidEncoding) { try overlong.get() }
+    }
+
+    @Test("session tokens have the exact UUID shape")
+    func tokenShape() {
+        #expect(SessionToken(Self.token)?.text == Self.token)
+        #expect(SessionToken(Self.token.uppercased())?.text == Self.token)
+        #expect(SessionToken("8cab384c10cf-417e-befd-b17a1074e5e9x") == nil)
+        #expect(SessionToken("8cab384c-10cf-417e-befd-b17a1074e5e") == nil)
+        #expect(SessionToken("gcab384c-10cf-417e-befd-b17a1074e5e9") == nil)
+        #expect(!"\(SessionToken(Self.token)!)".contains(Self.token))
+    }
+
+    @Test("requests encode to lines that parse back to themselves")
+    func roundTrip() throws {
+        for (_, request) in Self.acceptedLines {
+            if case .send(_, _, let text) = request, text.isEmpty || text.hasSuffix("\r") { continue }
+            let line = RequestEncoder.line(for: request)
+            #expect(line.utf8.suffix(2).elementsEqual("\r\n".utf8))
+            let parsed = try #require(RequestParser.parse(line: String(decoding: line.utf8.dropLast(2), as: UTF8.self)))
+            #expect(try parsed.get() == request, "\(line)")
+        }
+    }
+}

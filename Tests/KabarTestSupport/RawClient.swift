@@ -1,0 +1,148 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+// MARK: - RawClient
+
+/// A plain TCP client that sends bytes and reads back exactly what the server wrote.
+/// Every read has a timeout.
+public final class RawClient: Sendable {
+    private let channel: any Channel
+    private let collector: ByteCollector
+
+    private init(channel: any Channel, collector: ByteCollector) {
+        self.channel = channel
+        self.collector = collector
+    }
+
+    public static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawClient {
+        let collector = ByteCollector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteCollectorHandler(collector: collector))
+                }
+            }
+            .connect(host: host, port: port)
+            .get()
+        return RawClient(channel: channel, collector: collector)
+    }
+
+    /// Sends `text` as UTF-8.
+    public func send(_ text: String) async throws {
+        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+    }
+
+    /// Sends raw bytes.
+    public func send(bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(channel.allocator.buffer(bytes: bytes))
+    }
+
+    /// Reads the next reply, including its `\r\n\r\n`.
+    public func readReply(timeout: Duration = .seconds(10)) async throws -> String {
+        try await waitFor(timeout) { $0.takeReply() }
+    }
+
+    /// Reads `count` replies.
+    public func readReplies(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [String] {
+        var replies: [String] = []
+        for _ in 0..<count { replies.append(try await readReply(timeout: timeout)) }
+        return replies
+    }
+
+    /// Waits until the server closes the connection; returns the bytes it sent meanwhile.
+    public func readUntilClosed(timeout: Duration = .seconds(10)) async throws -> String {
+        try await waitFor(timeout) { $0.takeAllIfClosed() }
+    }
+
+    /// Whether the server has closed the connection.
+    public var isClosed: Bool { collector.state.withLock { $0.isClosed } }
+
+    /// Bytes received and not read yet.
+    public var pendingText: String { collector.state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
+
+    /// Half-closes: tells the server that no more requests will come.
+    public func shutdownOutput() async throws {
+        try await channel.close(mode: .output)
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+
+    private func waitFor<T>(_ timeout: Duration, _ take: (inout ByteCollector.State) -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let value = collector.state.withLock({ take(&$0) }) { return value }
+            if collector.state.withLock({ $0.isClosed }) {
+                if let value = collector.state.withLock({ take(&$0) }) { return value }
+                throw RawClientError.closed(pending: pendingText)
+            }
+            guard ContinuousClock.now < deadline else { throw RawClientError.timedOut(pending: pendingText) }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+}
+
+public enum RawClientError: Error, Equatable {
+    case timedOut(pending: String)
+    case closed(pending: String)
+}
+
+/// Bytes received on a ``RawClient``'s connection.
+final class ByteCollector: Sendable {
+    struct State {
+        var bytes: [UInt8] = []
+        var isClosed = false
+
+        mutating func takeReply() -> String? {
+            let terminator: [UInt8] = Array("\r\n\r\n".utf8)
+            guard let range = bytes.firstRange(of: terminator) else { return nil }
+            let reply = String(decoding: bytes[..<range.upperBound], as: UTF8.self)
+            bytes.removeFirst(range.upperBound)
+            return reply
+        }
+
+        mutating func takeAllIfClosed() -> String? {
+            guard isClosed else { return nil }
+            defer { bytes = [] }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    let state = Mutex(State())
+}
+
+private final class ByteCollectorHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let collector: ByteCollector
+
+    init(collector: ByteCollector) {
+        self.collector = collector
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        collector.state.withLock { $0.bytes.append(contentsOf: buffer.readableBytesView) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { markClosed() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        markClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        markClosed()
+        context.close(promise: nil)
+    }
+
+    private func markClosed() {
+        collector.state.withLock { $0.isClosed = true }
+    }
+}

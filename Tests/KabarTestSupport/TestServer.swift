@@ -1,0 +1,104 @@
+import Foundation
+import KabarClient
+import KabarCore
+import KabarServer
+import KabarSQLite
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+// MARK: - TestServer
+
+/// A real Kabar server on 127.0.0.1 with an ephemeral port and a SQLite file in a fresh
+/// temporary folder, with the seed's demo users.
+public struct TestServer: Sendable {
+    public let port: Int
+    public let service: ChatService
+    public let store: SQLiteChatStore
+    public let databasePath: String
+
+    /// Opens a client connection.
+    public func connect() async throws -> KabarConnection {
+        try await KabarConnection.connect(host: "127.0.0.1", port: port)
+    }
+
+    /// Opens a raw socket for byte-exact checks.
+    public func rawClient() async throws -> RawClient {
+        try await RawClient.connect(port: port)
+    }
+}
+
+/// Cheap scrypt for tests (the hash format and code path are the same).
+public let testHashingParameters = ScryptPasswordHasher.Parameters(logRounds: 10, blockSize: 8, parallelism: 1)
+
+/// A temporary folder for one test's database files.
+public func makeTemporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "kabar-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Runs `body` against a live server, then shuts the server down gracefully.
+///
+/// - Parameters:
+///   - databasePath: reuse a database file (to test restarts); a fresh one by default.
+///   - configure: adjusts the server configuration (port and host are set afterwards).
+public func withTestServer<T: Sendable>(
+    databasePath: String? = nil,
+    service serviceConfiguration: ChatServiceConfiguration = ChatServiceConfiguration(),
+    clock: any WallClock = SystemWallClock(),
+    configure: (inout KabarServerConfiguration) -> Void = { _ in },
+    logHandler: (@Sendable (String) -> any LogHandler)? = nil,
+    _ body: (TestServer) async throws -> T
+) async throws -> T {
+    let path = try databasePath ?? (makeTemporaryDirectory() + "/kabar.sqlite")
+    let store = try SQLiteChatStore(path: path, durability: .normal)
+    let pool = NIOThreadPool(numberOfThreads: 2)
+    pool.start()
+    let service = ChatService(
+        store: store,
+        hasher: ScryptPasswordHasher(parameters: testHashingParameters, threadPool: pool),
+        configuration: serviceConfiguration,
+        clock: clock
+    )
+    try await DemoUsers.ensureExist(in: service)
+
+    var configuration = KabarServerConfiguration()
+    configure(&configuration)
+    configuration.host = "127.0.0.1"
+    configuration.port = 0
+    var logger = Logger(label: "kabar-test", factory: logHandler ?? { _ in SwiftLogNoOpLogHandler() })
+    logger.logLevel = .debug
+    let (addresses, addressContinuation) = AsyncStream.makeStream(of: SocketAddress.self)
+    let server = KabarServer(
+        configuration: configuration,
+        service: service,
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        logger: logger,
+        onListening: { addressContinuation.yield($0) }
+    )
+    let group = ServiceGroup(services: [SQLiteStoreService(store: store), server], logger: logger)
+
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = addresses.makeAsyncIterator()
+        guard let port = await iterator.next()?.port else { throw TestServerError.didNotStart }
+        let result: Result<T, any Error>
+        do {
+            result = .success(
+                try await body(TestServer(port: port, service: service, store: store, databasePath: path))
+            )
+        } catch {
+            result = .failure(error)
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        try await pool.shutdownGracefully()
+        return try result.get()
+    }
+}
+
+public enum TestServerError: Error {
+    case didNotStart
+}
