@@ -146,3 +146,18 @@ private final class ByteCollectorHandler: ChannelInboundHandler, Sendable {
         collector.state.withLock { $0.isClosed = true }
     }
 }
+
+extension RawClient {
+    /// Sends one request line (adding `\r\n`) and returns its reply.
+    public func request(_ line: String, timeout: Duration = .seconds(10)) async throws -> String {
+        try await send(line + "\r\n")
+        return try await readReply(timeout: timeout)
+    }
+
+    /// Logs in and returns the token.
+    public func login(_ username: String, password: String = "surabaya") async throws -> String {
+        let reply = try await request("auth \(username) \(password)")
+        guard let token = Expected.token(inAuthReply: reply) else { throw RawClientError.closed(pending: reply) }
+        return token
+    }
+}
