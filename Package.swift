@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "KabarSQLiteTests", dependencies: ["KabarSQLite"], swiftSettings: swiftSettings),
         .testTarget(
             name: "KabarServerTests",
-            dependencies: ["KabarTestSupport", .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["KabarTestSupport", "KabarServer", "KabarCore", "KabarProtocol"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "KabarClientTests", dependencies: ["KabarTestSupport"], swiftSettings: swiftSettings),

@@ -15,9 +15,12 @@ public final class RawClient: Sendable {
         self.collector = collector
     }
 
-    public static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawClient {
+    /// - Parameter localHost: the source address to connect from (e.g. 127.0.0.2).
+    public static func connect(port: Int, host: String = "127.0.0.1", localHost: String? = nil) async throws -> RawClient {
         let collector = ByteCollector()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let localHost { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localHost, port: 0)) }
+        let channel = try await bootstrap
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -24,8 +24,8 @@ public struct TestServer: Sendable {
     }
 
     /// Opens a raw socket for byte-exact checks.
-    public func rawClient() async throws -> RawClient {
-        try await RawClient.connect(port: port)
+    public func rawClient(from localHost: String? = nil) async throws -> RawClient {
+        try await RawClient.connect(port: port, localHost: localHost)
     }
 }
 

@@ -1,0 +1,213 @@
+import Foundation
+import KabarCore
+import KabarServer
+import KabarTestSupport
+import Testing
+
+/// PROTOCOL.md, "Limits and bad input": each row, and what happens to other connections.
+@Suite("Limits and bad input")
+struct LimitsTests {
+    @Test("line limit: limit - 1 and limit are served, limit + 1 is refused; the connection stays usable")
+    func lineLimit() async throws {
+        try await withTestServer(configure: { $0.maximumLineLength = 64 }) { server in
+            let client = try await server.rawClient()
+            func ping(paddedTo length: Int) -> String { "ping" + String(repeating: " ", count: length - 5) + "x" }
+            #expect(try await client.request(ping(paddedTo: 63)) == Expected.pong)
+            #expect(try await client.request(ping(paddedTo: 64)) == Expected.pong)
+            #expect(try await client.request(ping(paddedTo: 65)) == Expected.error("Request Terlalu Panjang"))
+            // Split across writes, with the terminator arriving last.
+            try await client.send(String(ping(paddedTo: 65).prefix(30)))
+            try await client.send(String(ping(paddedTo: 65).dropFirst(30)) + "\r")
+            try await client.send("\nping\r\n")
+            #expect(try await client.readReplies(2) == [Expected.error("Request Terlalu Panjang"), Expected.pong])
+        }
+    }
+
+    @Test("a 20 MiB line without a newline: one refusal, bounded memory, other connections served")
+    func hugeLine() async throws {
+        try await withTestServer { server in
+            let flooder = try await server.rawClient()
+            let bystander = try await server.rawClient()
+            _ = try await bystander.login("messi")
+            let residentBefore = try residentSetBytes()
+            let chunk = [UInt8](repeating: UInt8(ascii: "A"), count: 1 << 20)
+            for megabyte in 0..<20 {
+                try await flooder.send(bytes: chunk)
+                if megabyte % 5 == 0 { #expect(try await bystander.request("ping") == Expected.pong) }
+            }
+            #expect(try await flooder.readReply() == Expected.error("Request Terlalu Panjang"))
+            #expect(try await bystander.request("inbox") == Expected.emptyInbox)
+            try await flooder.send("\r\nping\r\n")
+            #expect(try await flooder.readReply() == Expected.pong)
+            #expect(flooder.pendingText.isEmpty)
+            let growth = try residentSetBytes() - residentBefore
+            #expect(growth < 16 << 20, "the server process grew by \(growth) bytes")
+        }
+    }
+
+    @Test("bytes that are not UTF-8 get Encoding Tidak Valid; the connection stays usable")
+    func invalidUTF8() async throws {
+        try await withTestServer { server in
+            let client = try await server.rawClient()
+            try await client.send(bytes: Array("send henderson ".utf8) + [0xC3, 0x28, 0xFF] + Array("\r\nping\r\n".utf8))
+            #expect(try await client.readReplies(2) == [Expected.error("Encoding Tidak Valid"), Expected.pong])
+        }
+    }
+
+    @Test("empty and blank lines get no reply")
+    func emptyLines() async throws {
+        try await withTestServer { server in
+            let client = try await server.rawClient()
+            try await client.send("\r\n\n   \r\n\t\r\nping\r\n")
+            #expect(try await client.readReply() == Expected.pong)
+            try await client.send("ping\r\n")
+            #expect(try await client.readReply() == Expected.pong)
+            #expect(client.pendingText.isEmpty)
+        }
+    }
+
+    @Test("idle connections are closed; requests, ping included, count as activity; trickled bytes do not")
+    func idleTimeout() async throws {
+        try await withTestServer(configure: { $0.idleTimeout = .milliseconds(400) }) { server in
+            let silent = try await server.rawClient()
+            let trickler = try await server.rawClient()
+            let pinger = try await server.rawClient()
+            let started = ContinuousClock.now
+            var trickleTask: Task<Void, Never>? = Task {
+                while !Task.isCancelled {
+                    try? await trickler.send("p")
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            while ContinuousClock.now < started + .milliseconds(1200) {
+                #expect(try await pinger.request("ping") == Expected.pong)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await silent.readUntilClosed(timeout: .seconds(5)) == "")
+            _ = try await trickler.readUntilClosed(timeout: .seconds(5))
+            trickleTask?.cancel()
+            trickleTask = nil
+            #expect(try await pinger.request("ping") == Expected.pong)
+        }
+    }
+
+    @Test("at the connection limit the next client gets Server Penuh and is closed; the others are unharmed")
+    func connectionLimit() async throws {
+        try await withTestServer(configure: { $0.maximumConnections = 3 }) { server in
+            let first = try await server.rawClient()
+            let second = try await server.rawClient()
+            let third = try await server.rawClient()
+            for client in [first, second, third] { #expect(try await client.request("ping") == Expected.pong) }
+            let refused = try await server.rawClient()
+            #expect(try await refused.readUntilClosed() == Expected.error("Server Penuh"))
+            for client in [first, second, third] { #expect(try await client.request("ping") == Expected.pong) }
+            await first.close()
+            var admitted = false
+            for _ in 0..<100 where !admitted {
+                let next = try await server.rawClient()
+                admitted = (try? await next.request("ping", timeout: .seconds(2))) == Expected.pong
+                if !admitted { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(admitted)
+        }
+    }
+
+    @Test("per-address limits apply to 127.0.0.2; 127.0.0.1 is exempt by default")
+    func perAddressConcurrent() async throws {
+        try await withTestServer(configure: { $0.maximumConnectionsPerAddress = 2 }) { server in
+            let a = try await server.rawClient(from: "127.0.0.2")
+            let b = try await server.rawClient(from: "127.0.0.2")
+            #expect(try await a.request("ping") == Expected.pong)
+            #expect(try await b.request("ping") == Expected.pong)
+            let c = try await server.rawClient(from: "127.0.0.2")
+            #expect(try await c.readUntilClosed() == Expected.error("Server Penuh"))
+            let loopback = try await (0..<4).asyncMap { _ in try await server.rawClient() }
+            for client in loopback { #expect(try await client.request("ping") == Expected.pong) }
+            #expect(try await a.request("ping") == Expected.pong)
+        }
+    }
+
+    @Test("per-address new connections per minute, and loopback limited when configured")
+    func perAddressRate() async throws {
+        try await withTestServer(configure: {
+            $0.maximumNewConnectionsPerMinute = 3
+            $0.exemptsLoopback = false
+        }) { server in
+            for _ in 0..<3 {
+                let client = try await server.rawClient()
+                #expect(try await client.request("ping") == Expected.pong)
+                await client.close()
+            }
+            let fourth = try await server.rawClient()
+            #expect(try await fourth.readUntilClosed() == Expected.error("Server Penuh"))
+            let other = try await server.rawClient(from: "127.0.0.3")
+            #expect(try await other.request("ping") == Expected.pong)
+        }
+    }
+
+    @Test("failed auths per username: blocked for 60 s whatever the password, across reconnects")
+    func throttleUsername() async throws {
+        let clock = ManualWallClock()
+        try await withTestServer(clock: clock) { server in
+            for attempt in 0..<10 {
+                let client = try await server.rawClient()
+                #expect(try await client.request("auth messi wrong\(attempt)") == Expected.error("Password Salah"))
+                await client.close()
+            }
+            let client = try await server.rawClient()
+            #expect(try await client.request("auth messi surabaya") == Expected.error("Terlalu Banyak Percobaan"))
+            #expect(try await client.request("auth MESSI surabaya") == Expected.error("Terlalu Banyak Percobaan"))
+            #expect(Expected.token(inAuthReply: try await client.request("auth henderson surabaya")) != nil)
+            clock.advance(by: .seconds(30))
+            #expect(try await client.request("auth messi surabaya") == Expected.error("Terlalu Banyak Percobaan"))
+            clock.advance(by: .seconds(31))
+            #expect(Expected.token(inAuthReply: try await client.request("auth messi surabaya")) != nil)
+            // Success cleared the count: nine more failures do not block.
+            for _ in 0..<9 { #expect(try await client.request("auth messi nope") == Expected.error("Password Salah")) }
+            #expect(Expected.token(inAuthReply: try await client.request("auth messi surabaya")) != nil)
+        }
+    }
+
+    @Test("unknown users count too, and failures per address block every username from that address")
+    func throttleAddress() async throws {
+        let clock = ManualWallClock()
+        let configuration = ChatServiceConfiguration(
+            authThrottle: AuthThrottle.Configuration(
+                failuresPerUsername: 10,
+                failuresPerAddress: 5,
+                window: .seconds(300),
+                blockDuration: .seconds(60)
+            )
+        )
+        try await withTestServer(service: configuration, clock: clock) { server in
+            let attacker = try await server.rawClient(from: "127.0.0.4")
+            for index in 0..<5 {
+                #expect(try await attacker.request("auth ghost\(index) x") == Expected.error("User Tidak Ada"))
+            }
+            #expect(try await attacker.request("auth lineker surabaya") == Expected.error("Terlalu Banyak Percobaan"))
+            let reconnected = try await server.rawClient(from: "127.0.0.4")
+            #expect(try await reconnected.request("auth lineker surabaya") == Expected.error("Terlalu Banyak Percobaan"))
+            let loopback = try await server.rawClient()
+            #expect(Expected.token(inAuthReply: try await loopback.request("auth lineker surabaya")) != nil)
+            clock.advance(by: .seconds(61))
+            #expect(Expected.token(inAuthReply: try await reconnected.request("auth lineker surabaya")) != nil)
+        }
+    }
+}
+
+/// The resident set size of this process (the in-process server included).
+func residentSetBytes() throws -> Int {
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = Int(line.split(separator: " ")[1])
+    else { return 0 }
+    return kilobytes * 1024
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
