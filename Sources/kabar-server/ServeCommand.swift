@@ -21,7 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Flag(help: "Create the seed's demo users messi, henderson and lineker (password surabaya) if missing (KABAR_DEMO).")
+    @Flag(inversion: .prefixedNo, help: "Create the seed's demo users messi, henderson and lineker (password surabaya) if missing (KABAR_DEMO).")
     var demo: Bool = Environment.bool("KABAR_DEMO")
 
     @Option(help: "Whether `register` creates accounts: open or closed (KABAR_REGISTRATION).")
@@ -45,7 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most new connections per minute from one address (KABAR_MAX_NEW_CONNECTIONS_PER_MINUTE).")
     var maxNewConnectionsPerMinute: Int = Environment.int("KABAR_MAX_NEW_CONNECTIONS_PER_MINUTE") ?? 600
 
-    @Flag(help: "Apply the per-address limits to 127.0.0.1 and ::1 too (KABAR_LIMIT_LOOPBACK).")
+    @Flag(inversion: .prefixedNo, help: "Apply the per-address limits to 127.0.0.1 and ::1 too (KABAR_LIMIT_LOOPBACK).")
     var limitLoopback: Bool = Environment.bool("KABAR_LIMIT_LOOPBACK")
 
     @Option(help: "Failed auths per username within 5 minutes before a 60 s block (KABAR_AUTH_FAILURES_PER_USER).")

@@ -1,0 +1,146 @@
+import Foundation
+import Synchronization
+
+// MARK: - Products
+
+/// Where SwiftPM put the executables of this package (beside the test bundle).
+public func productPath(_ name: String) -> String {
+    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var directory = testBinary.deletingLastPathComponent()
+    if directory.lastPathComponent == "MacOS" {  // a macOS .xctest bundle
+        directory = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+    return directory.appendingPathComponent(name).path
+}
+
+// MARK: - ServerProcess
+
+/// A real `kabar-server` process on a free port, with its standard error captured.
+public final class ServerProcess: Sendable {
+    public let port: Int
+    private let process: Process
+    private let errorOutput: LineCollector
+
+    /// Starts `kabar-server serve --port 0 ARGUMENTS` and waits until it listens.
+    public init(arguments: [String], environment: [String: String] = [:]) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: productPath("kabar-server"))
+        process.arguments = ["serve", "--port", "0"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        let collector = LineCollector()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            collector.append(data)
+        }
+        try process.run()
+        self.process = process
+        self.errorOutput = collector
+
+        let deadline = ContinuousClock.now + .seconds(30)
+        var port: Int?
+        while port == nil {
+            if let line = collector.text.split(separator: "\n").first(where: { $0.contains("listening") }),
+                let address = line.split(separator: " ").first(where: { $0.hasPrefix("address=") }),
+                let last = address.split(separator: ":").last
+            {
+                port = Int(last)
+            }
+            guard port == nil else { break }
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                process.terminate()
+                throw ServerProcessError.didNotStart(log: collector.text)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        self.port = port!
+    }
+
+    /// Everything the server wrote to standard error so far.
+    public var log: String { errorOutput.text }
+
+    /// Sends `signal` and waits for the process to exit. - Returns: its exit status.
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(15)) async throws -> Int32 {
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                kill(process.processIdentifier, SIGKILL)
+                throw ServerProcessError.didNotStop(log: log)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+public enum ServerProcessError: Error {
+    case didNotStart(log: String)
+    case didNotStop(log: String)
+}
+
+/// Text arriving from a pipe.
+final class LineCollector: Sendable {
+    private let data = Mutex(Data())
+
+    func append(_ chunk: Data) {
+        data.withLock { $0.append(chunk) }
+    }
+
+    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+}
+
+// MARK: - Running a command
+
+/// The outcome of a finished command.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var output: String
+    public var errorOutput: String
+}
+
+/// Runs one of the package's executables with `input` on standard input, to completion.
+public func runProduct(
+    _ name: String,
+    _ arguments: [String],
+    input: String = "",
+    timeout: Duration = .seconds(60)
+) async throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: productPath(name))
+    process.arguments = arguments
+    let stdin = Pipe()
+    let stdout = Pipe()
+    let stderr = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stderr
+    let output = LineCollector()
+    let errorOutput = LineCollector()
+    stdout.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+    stderr.fileHandleForReading.readabilityHandler = { errorOutput.append($0.availableData) }
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning {
+        guard ContinuousClock.now < deadline else {
+            process.terminate()
+            break
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    process.waitUntilExit()
+    stdout.fileHandleForReading.readabilityHandler = nil
+    stderr.fileHandleForReading.readabilityHandler = nil
+    output.append(stdout.fileHandleForReading.readDataToEndOfFile())
+    errorOutput.append(stderr.fileHandleForReading.readDataToEndOfFile())
+    return CommandResult(status: process.terminationStatus, output: output.text, errorOutput: errorOutput.text)
+}
