@@ -119,6 +119,10 @@ let package = Package(
             dependencies: ["KabarTestSupport", "KabarServer", "KabarCore", "KabarProtocol"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "KabarClientTests", dependencies: ["KabarTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KabarClientTests",
+            dependencies: ["KabarTestSupport", "KabarClient", "KabarProtocol"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
