@@ -112,8 +112,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "KabarCoreTests", dependencies: ["KabarCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "KabarSQLiteTests", dependencies: ["KabarSQLite"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KabarCoreTests",
+            dependencies: ["KabarCore", "KabarProtocol", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KabarSQLiteTests",
+            dependencies: ["KabarSQLite", "KabarCore", "KabarProtocol"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KabarServerTests",
             dependencies: ["KabarTestSupport", "KabarServer", "KabarCore", "KabarProtocol"],

@@ -4,7 +4,7 @@ import KabarCore
 
 /// The embedded ``ChatStore``: one SQLite file in WAL mode.
 public final class SQLiteChatStore: ChatStore {
-    private let database: SQLiteDatabase
+    let database: SQLiteDatabase
     /// A session's `last_used_at` is rewritten at most this often, so that using a token
     /// does not cost a disk write per request. Expiry is exact to within this much.
     static let lastUsedResolution: Duration = .seconds(60)

@@ -1,0 +1,71 @@
+import KabarCore
+import KabarProtocol
+import NIOPosix
+import Testing
+
+@Suite("Value types and hashing")
+struct ValueTypeTests {
+    @Test("usernames fold case and follow [a-z0-9][a-z0-9_.-]{0,31}")
+    func usernames() {
+        #expect(Username("Messi")?.text == "messi")
+        #expect(Username("Messi") == Username("messi"))
+        for valid in ["a", "0", "a.b-c_d", String(repeating: "z", count: 32)] { #expect(Username(valid) != nil, "\(valid)") }
+        for invalid in ["", "-a", ".a", "_a", "a b", "ü", String(repeating: "z", count: 33), "8cab384c-10cf-417e-befd-b17a1074e5e9"] {
+            #expect(Username(invalid) == nil, "\(invalid)")
+        }
+    }
+
+    @Test("passwords: 8 to 256 bytes, no whitespace; never printed")
+    func passwords() {
+        #expect(Password("12345678") != nil)
+        #expect(Password("1234567") == nil)
+        #expect(Password(String(repeating: "p", count: 256)) != nil)
+        #expect(Password(String(repeating: "p", count: 257)) == nil)
+        #expect(Password("pass word") == nil)
+        #expect(Password("ünïcödé") != nil)  // 11 bytes
+        #expect(!"\(Password("surabaya")!)".contains("surabaya"))
+    }
+
+    @Test("profiles: 1 to 64 characters, no control characters, not blank")
+    func profiles() {
+        #expect(Profile(name: "Lionel Messi", country: "Argentina") != nil)
+        #expect(Profile(name: "", country: "X") == nil)
+        #expect(Profile(name: "   ", country: "X") == nil)
+        #expect(Profile(name: "a\nb", country: "X") == nil)
+        #expect(Profile(name: String(repeating: "n", count: 65), country: "X") == nil)
+    }
+
+    @Test("random tokens are UUID v4, distinct, and hash to 32 bytes")
+    func tokens() {
+        let tokens = (0..<1000).map { _ in SessionToken.random() }
+        #expect(Set(tokens).count == 1000)
+        for token in tokens.prefix(20) {
+            let characters = Array(token.text)
+            #expect(characters[14] == "4")
+            #expect("89ab".contains(characters[19]))
+            #expect(TokenHash(token).bytes.count == 32)
+        }
+        #expect(TokenHash(tokens[0]) != TokenHash(tokens[1]))
+    }
+
+    @Test("scrypt hashes: salted, self-describing, verified in constant time; unreadable hashes never match")
+    func scrypt() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let hasher = ScryptPasswordHasher(threadPool: pool)
+        let first = try await hasher.hash("surabaya")
+        let second = try await hasher.hash("surabaya")
+        #expect(first.hasPrefix("$scrypt$ln=14,r=8,p=1$"))
+        #expect(first != second)
+        #expect(!first.contains("surabaya"))
+        #expect(try await hasher.verify("surabaya", against: first))
+        #expect(try await !hasher.verify("Surabaya", against: first))
+        let cheap = ScryptPasswordHasher(parameters: .init(logRounds: 4, blockSize: 1, parallelism: 1), threadPool: pool)
+        let cheapHash = try await cheap.hash("x")
+        #expect(try await hasher.verify("x", against: cheapHash), "old parameters stay readable")
+        for broken in ["", "surabaya", "$scrypt$ln=99,r=8,p=1$AAAA$AAAA", String(first.dropLast(4))] {
+            #expect(try await !hasher.verify("surabaya", against: broken))
+        }
+        try await pool.shutdownGracefully()
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import KabarCore
+import KabarProtocol
+@testable import KabarSQLite
+import Testing
+
+/// The SQLite store on a fresh file per test.
+@Suite("SQLite store")
+struct SQLiteChatStoreTests {
+    let path: String
+    let store: SQLiteChatStore
+    let now = Timestamp(milliseconds: 1_700_000_000_000)
+
+    init() throws {
+        let directory = NSTemporaryDirectory() + "kabar-store-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = directory + "/kabar.sqlite"
+        store = try SQLiteChatStore(path: path)
+    }
+
+    func addUser(_ name: String) async throws -> UserRecord {
+        let username = Username(name)!
+        #expect(try await store.insertUser(NewUser(username: username, profile: Profile(name: name.capitalized, country: "C")!, passwordHash: "$scrypt$x")))
+        return try #require(try await store.user(named: username))
+    }
+
+    @Test("users: unique names, listing, removal cascades to sessions and inbox")
+    func users() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        #expect(try await !store.insertUser(NewUser(username: Username("messi")!, profile: messi.profile, passwordHash: "$scrypt$y")))
+        #expect(try await store.allUsers().map(\.username.text) == ["henderson", "messi"])
+        let hash = TokenHash(SessionToken.random())
+        _ = try await store.insertSession(tokenHash: hash, userID: henderson.id, at: now)
+        #expect(try await store.deliver("hi", from: messi, to: [henderson.username], at: now))
+        #expect(try await store.removeUser(named: henderson.username))
+        #expect(try await !store.removeUser(named: henderson.username))
+        #expect(try await store.session(tokenHash: hash, at: now, idleLimit: .seconds(60)) == nil)
+        let count = try await store.database.write { db in try db.query("SELECT count(*) FROM messages").first?.integer(0) }
+        #expect(count == 0)
+    }
+
+    @Test("sessions: found by hash, touched when used, deleted once expired")
+    func sessions() async throws {
+        let messi = try await addUser("messi")
+        let token = SessionToken.random()
+        let id = try await store.insertSession(tokenHash: TokenHash(token), userID: messi.id, at: now)
+        #expect(try await store.session(tokenHash: TokenHash(token), at: now + .seconds(3000), idleLimit: .seconds(3600))?.id == id)
+        #expect(try await store.session(tokenHash: TokenHash(token), at: now + .seconds(6000), idleLimit: .seconds(3600))?.id == id)
+        #expect(try await store.liveSessionIDs(among: [id, 999], at: now + .seconds(6000), idleLimit: .seconds(3600)) == [id])
+        #expect(try await store.liveSessionIDs(among: [id], at: now + .seconds(9700), idleLimit: .seconds(3600)) == [])
+        #expect(try await store.session(tokenHash: TokenHash(token), at: now + .seconds(9700), idleLimit: .seconds(3600)) == nil)
+        #expect(try await store.session(tokenHash: TokenHash(token), at: now + .seconds(6000), idleLimit: .seconds(3600)) == nil)
+        let stored = try await store.database.write { db in try db.query("SELECT token_hash FROM sessions").count }
+        #expect(stored == 0)
+    }
+
+    @Test("only the hash of a token is stored")
+    func tokenNotStored() async throws {
+        let messi = try await addUser("messi")
+        let token = SessionToken.random()
+        _ = try await store.insertSession(tokenHash: TokenHash(token), userID: messi.id, at: now)
+        await store.close()
+        let wal = (try? Data(contentsOf: URL(fileURLWithPath: path + "-wal"))) ?? Data()
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path)) + wal
+        #expect(bytes.range(of: Data(token.text.utf8)) == nil)
+        #expect(bytes.range(of: Data(TokenHash(token).bytes)) != nil)
+    }
+
+    @Test("deliver is all or nothing; inbox returns unread in order and marks them read without deleting")
+    func messages() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let lineker = try await addUser("lineker")
+        #expect(try await !store.deliver("lost", from: messi, to: [henderson.username, Username("nobody")!], at: now))
+        #expect(try await store.deliver("one", from: messi, to: [henderson.username, lineker.username], at: now))
+        #expect(try await store.deliver("two", from: lineker, to: [henderson.username], at: now + .seconds(1)))
+        let inbox = try await store.takeUnreadMessages(for: henderson.id, at: now + .seconds(2))
+        #expect(inbox.map(\.text) == ["one", "two"])
+        #expect(inbox.map(\.senderUsername) == ["messi", "lineker"])
+        #expect(inbox.allSatisfy { $0.recipientName == "Henderson" })
+        #expect(try await store.takeUnreadMessages(for: henderson.id, at: now + .seconds(3)).isEmpty)
+        #expect(try await store.takeUnreadMessages(for: lineker.id, at: now).map(\.text) == ["one"])
+        let kept = try await store.database.write { db in
+            try db.query("SELECT count(*) FROM messages WHERE read_at IS NOT NULL").first?.integer(0)
+        }
+        #expect(kept == 3)
+    }
+
+    @Test("concurrent inbox readers get disjoint messages (group commit keeps transactions apart)")
+    func concurrentReaders() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let now = self.now
+        let store = self.store
+        let received = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            group.addTask {
+                for index in 0..<500 {
+                    _ = try await store.deliver("m\(index)", from: messi, to: [henderson.username], at: now)
+                }
+                return []
+            }
+            for _ in 0..<4 {
+                group.addTask {
+                    var ids: [Int64] = []
+                    for _ in 0..<200 { ids += try await store.takeUnreadMessages(for: henderson.id, at: now).map(\.id) }
+                    return ids
+                }
+            }
+            var all: [Int64] = []
+            for try await ids in group { all += ids }
+            return all + (try await store.takeUnreadMessages(for: henderson.id, at: now).map(\.id))
+        }
+        #expect(received.count == 500)
+        #expect(Set(received).count == 500)
+    }
+
+    @Test("a failing unit in a batch rolls back alone; the others commit")
+    func batchIsolation() async throws {
+        struct Boom: Error {}
+        let database = store.database
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<50 {
+                group.addTask {
+                    do {
+                        try await database.write { db in
+                            try db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+                            try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(Int64(index))])
+                            if index.isMultiple(of: 5) { throw Boom() }
+                        }
+                        return true
+                    } catch is Boom {
+                        return false
+                    }
+                }
+            }
+            var committed = 0
+            for try await ok in group where ok { committed += 1 }
+            #expect(committed == 40)
+        }
+        let rows = try await database.write { db in try db.query("SELECT v FROM t").compactMap { $0.integer(0) } }
+        #expect(rows.count == 40)
+        #expect(rows.allSatisfy { !$0.isMultiple(of: 5) })
+    }
+
+    @Test("reopening keeps everything; the schema version is recorded")
+    func reopen() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        #expect(try await store.deliver("persist", from: messi, to: [henderson.username], at: now))
+        await store.close()
+        let reopened = try SQLiteChatStore(path: path)
+        #expect(try await reopened.takeUnreadMessages(for: henderson.id, at: now).map(\.text) == ["persist"])
+        let version = try await reopened.database.write { db in try db.query("PRAGMA user_version").first?.integer(0) }
+        #expect(version == Int64(SQLiteSchema.migrations.count))
+        let mode = try await reopened.database.write { db in try db.query("PRAGMA journal_mode").first?.text(0) }
+        #expect(mode == "wal")
+        await reopened.close()
+    }
+
+    @Test("writes after close fail cleanly")
+    func closed() async throws {
+        await store.close()
+        await #expect(throws: SQLiteError.self) { try await store.allUsers() }
+    }
+}
