@@ -68,7 +68,7 @@ struct LimitsTests {
 
     @Test("idle connections are closed; requests, ping included, count as activity; trickled bytes do not")
     func idleTimeout() async throws {
-        try await withTestServer(configure: { $0.idleTimeout = .milliseconds(400) }) { server in
+        try await withTestServer(configure: { $0.idleTimeout = .milliseconds(1500) }) { server in
             let silent = try await server.rawClient()
             let trickler = try await server.rawClient()
             let pinger = try await server.rawClient()
@@ -76,12 +76,13 @@ struct LimitsTests {
             var trickleTask: Task<Void, Never>? = Task {
                 while !Task.isCancelled {
                     try? await trickler.send("p")
-                    try? await Task.sleep(for: .milliseconds(50))
+                    try? await Task.sleep(for: .milliseconds(100))
                 }
             }
-            while ContinuousClock.now < started + .milliseconds(1200) {
+            // The pinger asks far more often than the timeout; the others go quiet.
+            while ContinuousClock.now < started + .milliseconds(3500) {
                 #expect(try await pinger.request("ping") == Expected.pong)
-                try await Task.sleep(for: .milliseconds(100))
+                try await Task.sleep(for: .milliseconds(50))
             }
             #expect(try await silent.readUntilClosed(timeout: .seconds(5)) == "")
             _ = try await trickler.readUntilClosed(timeout: .seconds(5))
