@@ -3,16 +3,17 @@ import KabarProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
 // MARK: - KabarServer
 
-/// The Kabar TCP server: one listener, one child task per connection, and graceful
-/// shutdown as a `Service`.
+/// The Kabar TCP server: a plain listener, a TLS listener or both, one child task per
+/// connection, and graceful shutdown as a `Service`.
 ///
 /// On graceful shutdown it stops accepting, stops reading from every connection
-/// (`close(mode: .input)`), answers every request already read, then closes the
+/// (``ConnectionQuiesceEvent``), answers every request already read, then closes the
 /// connections; `run()` returns when the last one has closed.
 public final class KabarServer: Service, Sendable {
     public let configuration: KabarServerConfiguration
@@ -21,19 +22,19 @@ public final class KabarServer: Service, Sendable {
     private let logger: Logger
     private let admission: AdmissionControl
     private let nextConnectionID = Atomic<UInt64>(1)
-    private let onListening: @Sendable (SocketAddress) -> Void
+    private let onListening: @Sendable (Transport, SocketAddress) -> Void
 
     /// - Parameters:
     ///   - service: the chat service that answers requests.
     ///   - eventLoopGroup: where the sockets live; shared with other parts if wanted.
-    ///   - onListening: called once the listener accepts connections, with its address
-    ///     (the real port when `configuration.port` is 0).
+    ///   - onListening: called once per listener when it accepts connections, with its
+    ///     address (the real port when the configured port is 0).
     public init(
         configuration: KabarServerConfiguration,
         service: ChatService,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
-        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        onListening: @escaping @Sendable (Transport, SocketAddress) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.dispatcher = RequestDispatcher(service: service)
@@ -52,57 +53,81 @@ public final class KabarServer: Service, Sendable {
 
     public func run() async throws {
         let fileLimit = OpenFileLimit.raise(toAtLeast: configuration.maximumConnections + 256)
-        let listener = try await bindListener()
-        let address = listener.channel.localAddress
-        logger.info(
-            "listening",
-            metadata: ["address": "\(address?.description ?? "?")", "open-file-limit": "\(fileLimit)"]
-        )
-        if let address { onListening(address) }
+        var bound: [(Transport, Listener)] = []
+        if configuration.isPlainListenerEnabled {
+            bound.append((.plain, try await bindListener(port: configuration.port, tls: nil)))
+        }
+        if let tls = configuration.tls {
+            bound.append((.tls, try await bindListener(port: tls.port, tls: tls.credentials)))
+        }
+        let listeners = bound
+        guard !listeners.isEmpty else { throw KabarServerError.noListener }
+        for (transport, listener) in listeners {
+            guard let address = listener.channel.localAddress else { continue }
+            logger.info(
+                "listening",
+                metadata: ["transport": "\(transport)", "address": "\(address)", "open-file-limit": "\(fileLimit)"]
+            )
+            onListening(transport, address)
+        }
         try await withGracefulShutdownHandler {
-            // A discarding group: finished connections leave no result behind, so memory
-            // does not grow with the number of connections served.
             try await withThrowingDiscardingTaskGroup { group in
-                try await listener.executeThenClose { connections in
-                    for try await connection in connections {
-                        group.addTask { await self.serve(connection) }
-                    }
+                for (_, listener) in listeners {
+                    group.addTask { try await self.acceptConnections(from: listener) }
                 }
             }
         } onGracefulShutdown: {
-            listener.channel.close(promise: nil)
+            for (_, listener) in listeners { listener.channel.close(promise: nil) }
         }
         logger.info("stopped")
     }
 
-    // MARK: - Listener
+    // MARK: - Listeners
 
-    private func bindListener() async throws -> NIOAsyncChannel<NIOAsyncChannel<LineFramer.Frame, ByteBuffer>, Never> {
-        let maximumLineLength = configuration.maximumLineLength
-        let idleTimeout = TimeAmount.nanoseconds(
-            configuration.idleTimeout.components.seconds * 1_000_000_000
-                + configuration.idleTimeout.components.attoseconds / 1_000_000_000
-        )
+    private typealias Connection = NIOAsyncChannel<LineFramer.Frame, ByteBuffer>
+    private typealias Listener = NIOAsyncChannel<Connection, Never>
+
+    private func acceptConnections(from listener: Listener) async throws {
+        // A discarding group: finished connections leave no result behind, so memory
+        // does not grow with the number of connections served.
+        try await withThrowingDiscardingTaskGroup { group in
+            try await listener.executeThenClose { connections in
+                for try await connection in connections {
+                    group.addTask { await self.serve(connection) }
+                }
+            }
+        }
+    }
+
+    private func bindListener(port: Int, tls: TLSCredentials?) async throws -> Listener {
+        let configuration = self.configuration
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: configuration.host, port: configuration.port) { channel in
+            .bind(host: configuration.host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFrameDecoder(maximumLineLength: maximumLineLength))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }
+                    try pipeline.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maximumLineLength: configuration.maximumLineLength))
                     )
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser())
-                    return try NIOAsyncChannel<LineFramer.Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let rate = configuration.requestsPerSecond {
+                        try pipeline.addHandler(RequestRateLimiter(requestsPerSecond: rate, burst: configuration.requestBurst))
+                    }
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout.timeAmount))
+                    try pipeline.addHandler(IdleConnectionCloser())
+                    try pipeline.addHandler(StalledReaderCloser(timeout: configuration.stalledReaderTimeout.timeAmount))
+                    try pipeline.addHandler(ReadStopper())
+                    return try Connection(wrappingChannelSynchronously: channel)
                 }
             }
     }
 
     // MARK: - Connections
 
-    private func serve(_ connection: NIOAsyncChannel<LineFramer.Frame, ByteBuffer>) async {
+    private func serve(_ connection: Connection) async {
         let channel = connection.channel
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -130,7 +155,7 @@ public final class KabarServer: Service, Sendable {
                 }
             } onGracefulShutdown: {
                 // Stop reading; the requests already read are still answered.
-                channel.close(mode: .input, promise: nil)
+                channel.pipeline.fireUserInboundEventTriggered(ConnectionQuiesceEvent())
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
@@ -173,4 +198,10 @@ public final class KabarServer: Service, Sendable {
             break
         }
     }
+}
+
+/// Why the server could not run.
+public enum KabarServerError: Error, Hashable, Sendable {
+    /// The plain listener is off and no TLS listener is configured.
+    case noListener
 }

@@ -19,6 +19,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Plain TCP port; 0 picks a free one (KABAR_PORT).")
     var port: Int = Environment.int("KABAR_PORT") ?? 8889
 
+    @Flag(inversion: .prefixedNo, help: "Run the plain (unencrypted) listener (KABAR_PLAIN=0 turns it off).")
+    var plain: Bool = Environment.string("KABAR_PLAIN").map { !["0", "false", "no", "off"].contains($0.lowercased()) } ?? true
+
+    @Option(help: "PEM certificate chain for the TLS listener (KABAR_TLS_CERT).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for the TLS listener (KABAR_TLS_KEY).")
+    var tlsKey: String?
+
+    private var certificatePath: String? { tlsCert ?? Environment.string("KABAR_TLS_CERT") }
+    private var privateKeyPath: String? { tlsKey ?? Environment.string("KABAR_TLS_KEY") }
+
+    @Option(help: "TLS port; 0 picks a free one (KABAR_TLS_PORT).")
+    var tlsPort: Int = Environment.int("KABAR_TLS_PORT") ?? 8890
+
     @OptionGroup var store: StoreOptions
 
     @Flag(inversion: .prefixedNo, help: "Create the seed's demo users messi, henderson and lineker (password surabaya) if missing (KABAR_DEMO).")
@@ -35,6 +50,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds without use before a session expires (KABAR_SESSION_TTL).")
     var sessionTTL: Int = Environment.int("KABAR_SESSION_TTL") ?? 86_400
+
+    @Option(help: "Requests a second per connection before the server reads more slowly; 0 for no limit (KABAR_MAX_REQUESTS_PER_SECOND).")
+    var maxRequestsPerSecond: Int = Environment.int("KABAR_MAX_REQUESTS_PER_SECOND") ?? 20_000
+
+    @Option(help: "Requests a connection may send at once above that rate (KABAR_REQUEST_BURST).")
+    var requestBurst: Int = Environment.int("KABAR_REQUEST_BURST") ?? 40_000
+
+    @Option(help: "Seconds a client may leave its replies unread before it is disconnected (KABAR_STALLED_READER_TIMEOUT).")
+    var stalledReaderTimeout: Int = Environment.int("KABAR_STALLED_READER_TIMEOUT") ?? 30
 
     @Option(help: "Most connections open at once (KABAR_MAX_CONNECTIONS).")
     var maxConnections: Int = Environment.int("KABAR_MAX_CONNECTIONS") ?? 16_384
@@ -67,6 +91,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        guard (certificatePath == nil) == (privateKeyPath == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        guard plain || certificatePath != nil else { throw ValidationError("--no-plain needs a TLS listener (--tls-cert and --tls-key)") }
         guard maxLineBytes > 0, idleTimeout > 0, sessionTTL > 0, maxConnections > 0, threads > 0 else {
             throw ValidationError("limits, timeouts and thread counts must be positive")
         }
@@ -78,6 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
         let hashingPool = NIOThreadPool(numberOfThreads: max(1, System.coreCount))
         hashingPool.start()
 
+        let credentials = try certificatePath.map { try TLSCredentials(certificatePath: $0, privateKeyPath: privateKeyPath ?? "") }
         let sqlite = try store.open()
         let service = ChatService(
             store: sqlite,
@@ -101,8 +130,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: KabarServerConfiguration(
                 host: host,
                 port: port,
+                isPlainListenerEnabled: plain,
+                tls: credentials.map { TLSListenerConfiguration(port: tlsPort, credentials: $0) },
                 maximumLineLength: maxLineBytes,
                 idleTimeout: .seconds(idleTimeout),
+                requestsPerSecond: maxRequestsPerSecond > 0 ? maxRequestsPerSecond : nil,
+                requestBurst: requestBurst,
+                stalledReaderTimeout: .seconds(stalledReaderTimeout),
                 maximumConnections: maxConnections,
                 maximumConnectionsPerAddress: maxConnectionsPerAddress,
                 maximumNewConnectionsPerMinute: maxNewConnectionsPerMinute,
@@ -113,11 +147,13 @@ struct ServeCommand: AsyncParsableCommand {
             eventLoopGroup: eventLoopGroup,
             logger: logger
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: SQLiteStoreService(store: sqlite)),
+            .init(service: server),
+        ]
+        if let credentials { services.append(.init(service: CertificateReloadService(credentials: credentials, logger: logger))) }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [
-                .init(service: SQLiteStoreService(store: sqlite)),
-                .init(service: server),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

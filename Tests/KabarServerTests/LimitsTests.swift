@@ -198,11 +198,7 @@ struct LimitsTests {
 
 /// The resident set size of this process (the in-process server included).
 func residentSetBytes() throws -> Int {
-    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-        let kilobytes = Int(line.split(separator: " ")[1])
-    else { return 0 }
-    return kilobytes * 1024
+    try residentSetBytes(ofProcess: getpid())
 }
 
 extension Sequence {

@@ -17,12 +17,16 @@ public func productPath(_ name: String) -> String {
 
 /// A real `kabar-server` process on a free port, with its standard error captured.
 public final class ServerProcess: Sendable {
+    /// The plain listener's port (0 if it is off).
     public let port: Int
+    /// The TLS listener's port, if there is one.
+    public let tlsPort: Int?
     private let process: Process
     private let errorOutput: LineCollector
 
     /// Starts `kabar-server serve --port 0 ARGUMENTS` and waits until it listens.
-    public init(arguments: [String], environment: [String: String] = [:]) async throws {
+    /// - Parameter listeners: how many listeners to wait for (2 with TLS and plain).
+    public init(arguments: [String], environment: [String: String] = [:], listeners: Int = 1) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: productPath("kabar-server"))
         process.arguments = ["serve", "--port", "0"] + arguments
@@ -41,23 +45,29 @@ public final class ServerProcess: Sendable {
         self.errorOutput = collector
 
         let deadline = ContinuousClock.now + .seconds(30)
-        var port: Int?
-        while port == nil {
-            if let line = collector.text.split(separator: "\n").first(where: { $0.contains("listening") }),
-                let address = line.split(separator: " ").first(where: { $0.hasPrefix("address=") }),
-                let last = address.split(separator: ":").last
-            {
-                port = Int(last)
+        var ports: [String: Int] = [:]
+        while ports.count < listeners {
+            for line in collector.text.split(separator: "\n") where line.contains("listening") {
+                let fields = line.split(separator: " ")
+                guard let transport = fields.first(where: { $0.hasPrefix("transport=") })?.dropFirst(10),
+                    let address = fields.first(where: { $0.hasPrefix("address=") }),
+                    let port = address.split(separator: ":").last.flatMap({ Int($0) })
+                else { continue }
+                ports[String(transport)] = port
             }
-            guard port == nil else { break }
+            guard ports.count < listeners else { break }
             guard process.isRunning, ContinuousClock.now < deadline else {
                 process.terminate()
                 throw ServerProcessError.didNotStart(log: collector.text)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        self.port = port!
+        self.port = ports["plain"] ?? 0
+        self.tlsPort = ports["tls"]
     }
+
+    /// The server's process id.
+    public var processIdentifier: Int32 { process.processIdentifier }
 
     /// Everything the server wrote to standard error so far.
     public var log: String { errorOutput.text }

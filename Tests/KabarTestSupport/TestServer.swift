@@ -14,6 +14,8 @@ import ServiceLifecycle
 /// temporary folder, with the seed's demo users.
 public struct TestServer: Sendable {
     public let port: Int
+    /// The TLS listener's port, when the server has one.
+    public let tlsPort: Int?
     public let service: ChatService
     public let store: SQLiteChatStore
     public let databasePath: String
@@ -70,24 +72,39 @@ public func withTestServer<T: Sendable>(
     configuration.port = 0
     var logger = Logger(label: "kabar-test", factory: logHandler ?? { _ in SwiftLogNoOpLogHandler() })
     logger.logLevel = .debug
-    let (addresses, addressContinuation) = AsyncStream.makeStream(of: SocketAddress.self)
+    let (addresses, addressContinuation) = AsyncStream.makeStream(of: (Transport, SocketAddress).self)
     let server = KabarServer(
         configuration: configuration,
         service: service,
         eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
         logger: logger,
-        onListening: { addressContinuation.yield($0) }
+        onListening: { addressContinuation.yield(($0, $1)) }
     )
     let group = ServiceGroup(services: [SQLiteStoreService(store: store), server], logger: logger)
 
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         var iterator = addresses.makeAsyncIterator()
-        guard let port = await iterator.next()?.port else { throw TestServerError.didNotStart }
+        var ports: [Transport: Int] = [:]
+        let expected = (configuration.isPlainListenerEnabled ? 1 : 0) + (configuration.tls == nil ? 0 : 1)
+        while ports.count < expected {
+            guard let (transport, address) = await iterator.next(), let port = address.port else {
+                throw TestServerError.didNotStart
+            }
+            ports[transport] = port
+        }
         let result: Result<T, any Error>
         do {
             result = .success(
-                try await body(TestServer(port: port, service: service, store: store, databasePath: path))
+                try await body(
+                    TestServer(
+                        port: ports[.plain] ?? 0,
+                        tlsPort: ports[.tls],
+                        service: service,
+                        store: store,
+                        databasePath: path
+                    )
+                )
             )
         } catch {
             result = .failure(error)

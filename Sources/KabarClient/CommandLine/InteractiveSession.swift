@@ -35,17 +35,11 @@ public final class InteractiveSession {
     /// The session of this client, as the original client's `tokenid`.
     public private(set) var token: SessionToken?
 
-    /// - Parameter connector: opens a connection; tests may pass their own.
-    public init(
-        host: String,
-        port: Int,
-        connector: @escaping @Sendable (String, Int) async throws -> KabarConnection = { host, port in
-            try await KabarConnection.connect(host: host, port: port)
-        }
-    ) {
+    /// - Parameter tls: encrypt the connection, trusting as it says.
+    public init(host: String, port: Int, tls: ClientTLS? = nil) {
         self.host = host
         self.port = port
-        self.connector = connector
+        self.connector = { host, port in try await KabarConnection.connect(host: host, port: port, tls: tls) }
     }
 
     /// The prompt of the original client: `Command TOKEN:` or `Command :`.

@@ -1,6 +1,7 @@
 import KabarProtocol
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 // MARK: - KabarConnection
 
@@ -19,17 +20,25 @@ public final class KabarConnection: Sendable {
         self.channel = channel
     }
 
-    /// Connects to `host:port`.
+    /// Connects to `host:port`, encrypted when `tls` is given.
     public static func connect(
         host: String,
         port: Int,
+        tls: ClientTLS? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> KabarConnection {
+        let tlsContext = try tls?.makeContext()
+        let serverHostname = tls?.serverHostname(connectingTo: host)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname)
+                        )
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplyFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(RequestReplyHandler())
                 }

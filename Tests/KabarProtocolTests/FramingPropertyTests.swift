@@ -1,0 +1,57 @@
+import Foundation
+import KabarFuzzing
+import KabarProtocol
+import NIOCore
+import PropertyBased
+import Testing
+
+/// Properties of framing and parsing over arbitrary byte streams split arbitrarily.
+@Suite("Framing properties")
+struct FramingPropertyTests {
+    static let limit = 48
+
+    /// Bytes of one line: anything but `\n` (CR, NUL and invalid UTF-8 included).
+    static let lineGenerator = Gen<UInt8>.uint8().map { $0 == UInt8(ascii: "\n") ? UInt8(ascii: "x") : $0 }.array(of: 0...80)
+
+    @Test("one frame per complete line, whatever the split; one reply per non-blank line")
+    func oneFramePerLine() async {
+        await propertyCheck(count: 300, input: Self.lineGenerator.array(of: 0...12), Gen.int(in: 1...40)) { lines, chunkSize in
+            let stream = lines.flatMap { $0 + [UInt8(ascii: "\n")] }
+            var framer = LineFramer(maximumLineLength: Self.limit)
+            var buffer = ByteBuffer()
+            var frames: [LineFramer.Frame] = []
+            var offset = 0
+            while offset < stream.count {
+                let end = min(stream.count, offset + chunkSize)
+                buffer.writeBytes(stream[offset..<end])
+                offset = end
+                while let frame = framer.nextFrame(from: &buffer) { frames.append(frame) }
+                #expect(buffer.readableBytes <= Self.limit + 1)
+            }
+            let expected: [LineFramer.Frame] = lines.map { line in
+                let content = line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line
+                return content.count > Self.limit ? .tooLong : .line(ByteBuffer(bytes: content))
+            }
+            #expect(frames == expected)
+
+            // Every frame gets at most one reply, and exactly one unless it is blank.
+            for frame in frames {
+                guard case .line(let line) = frame else { continue }
+                let blank = line.readableBytesView.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+                #expect((RequestParser.parse(line: line) == nil) == blank)
+            }
+        }
+    }
+
+    @Test("the committed fuzz corpus replays without a failure")
+    func corpus() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Fuzz/corpus").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(files.count >= 5)
+        for file in files {
+            let data = try Data(contentsOf: directory.appendingPathComponent(file))
+            data.withUnsafeBytes { RequestFuzzing.run($0) }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - BlockingSocket
+
+/// A bare POSIX socket for clients that misbehave on purpose (never read, trickle),
+/// with no client-side buffering that would hide what the server does.
+public final class BlockingSocket: @unchecked Sendable {
+    private let descriptor: Int32
+
+    public init(port: Int, host: String = "127.0.0.1") throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// Writes all of `bytes`, waiting for the socket to take them.
+    /// - Returns: false if the socket took nothing for `timeout` (the peer stopped reading).
+    public func sendSome(_ bytes: [UInt8], waitingUpTo timeout: Duration) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written > 0 {
+                offset += written
+                continue
+            }
+            guard written < 0, errno == EAGAIN || errno == EWOULDBLOCK, wait(for: Int16(POLLOUT), timeout) else {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Waits until the peer closes or resets the connection, without reading anything.
+    public func waitForClose(upTo timeout: Duration) -> Bool {
+        let peerClosedWriting: Int16 = 0x2000  // POLLRDHUP (Linux)
+        let closedEvents = peerClosedWriting | Int16(POLLHUP) | Int16(POLLERR)
+        var entry = pollfd(fd: descriptor, events: closedEvents, revents: 0)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if poll(&entry, 1, 100) > 0, entry.revents & closedEvents != 0 { return true }
+        }
+        return false
+    }
+
+    private func wait(for events: Int16, _ timeout: Duration) -> Bool {
+        var entry = pollfd(fd: descriptor, events: events, revents: 0)
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return poll(&entry, 1, milliseconds) > 0 && entry.revents & events != 0
+    }
+}
+
+/// The resident set size of a process, from `/proc/PID/status`.
+public func residentSetBytes(ofProcess pid: Int32) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+    else { return 0 }
+    return kilobytes * 1024
+}
