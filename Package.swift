@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "KabarClient", targets: ["KabarClient"]),
         .executable(name: "kabar-server", targets: ["kabar-server"]),
         .executable(name: "kabar-cli", targets: ["kabar-cli"]),
+        .library(name: "KabarBench", targets: ["KabarBench"]),
+        .executable(name: "kabar-bench", targets: ["kabar-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -29,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MARK: - Libraries
@@ -79,6 +82,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KabarBench",
+            dependencies: [
+                "KabarProtocol", "KabarClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KabarFuzzing",
             dependencies: ["KabarProtocol", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
@@ -99,6 +113,14 @@ let package = Package(
             name: "kabar-cli",
             dependencies: [
                 "KabarClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kabar-bench",
+            dependencies: [
+                "KabarBench", "KabarClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -148,7 +170,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KabarClientTests",
-            dependencies: ["KabarTestSupport", "KabarClient", "KabarProtocol"],
+            dependencies: ["KabarTestSupport", "KabarClient", "KabarProtocol", "KabarBench"],
             swiftSettings: swiftSettings
         ),
     ]

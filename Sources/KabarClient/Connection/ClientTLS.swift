@@ -25,7 +25,7 @@ public struct ClientTLS: Sendable {
     }
 
     /// A TLS context for this setting (TLS 1.2 or later).
-    func makeContext() throws -> NIOSSLContext {
+    public func makeContext() throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         switch trust {
@@ -40,7 +40,7 @@ public struct ClientTLS: Sendable {
     }
 
     /// The SNI host name for `host`: nil for IP literals, which SNI does not allow.
-    func serverHostname(connectingTo host: String) -> String? {
+    public func serverHostname(connectingTo host: String) -> String? {
         let name = serverName ?? host
         let isIPAddress = name.contains(":") || name.split(separator: ".").allSatisfy { UInt8($0) != nil }
         return isIPAddress ? nil : name

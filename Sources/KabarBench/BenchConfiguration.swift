@@ -1,0 +1,49 @@
+import KabarClient
+
+// MARK: - BenchConfiguration
+
+/// What `kabar-bench` runs.
+public struct BenchConfiguration: Sendable {
+    /// The request mix.
+    public enum Operation: String, Sendable, CaseIterable {
+        /// `send` to the next bench user (or `recipients` of them).
+        case send
+        /// `inbox`.
+        case inbox
+        /// Nine `send` to one `inbox`, per connection.
+        case mix
+        /// `auth` (each one is a full scrypt check on the server).
+        case auth
+        case ping
+        case show
+    }
+
+    /// When the run ends.
+    public enum Limit: Sendable, Equatable {
+        case requests(Int)
+        case duration(Duration)
+    }
+
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8889
+    public var tls: ClientTLS?
+    public var connections: Int = 50
+    public var limit: Limit = .requests(100_000)
+    public var pipeline: Int = 1
+    public var operation: Operation = .send
+    /// Message size in bytes for `send`.
+    public var messageSize: Int = 32
+    /// Recipients per `send`.
+    public var recipients: Int = 1
+    /// Bench users `bench-0` … `bench-(users-1)`, registered when missing.
+    public var users: Int = 50
+    /// Load before measuring starts.
+    public var warmup: Duration = .zero
+    /// Event-loop threads of the load generator.
+    public var threads: Int = 1
+    public static let password = "bench-password"
+
+    public init() {}
+
+    static func username(_ index: Int) -> String { "bench-\(index)" }
+}

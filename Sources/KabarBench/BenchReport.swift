@@ -1,0 +1,70 @@
+import Histogram
+
+// MARK: - BenchReport
+
+/// The outcome of a run, printed like redis-benchmark or as JSON.
+public struct BenchReport: Sendable {
+    public let configuration: BenchConfiguration
+    let statistics: BenchStatistics
+    /// The measured span (warm-up excluded).
+    public let elapsed: Duration
+
+    init(configuration: BenchConfiguration, statistics: BenchStatistics, elapsed: Duration) {
+        self.configuration = configuration
+        self.statistics = statistics
+        self.elapsed = elapsed
+    }
+
+    /// Replies received in the measured span.
+    public var completed: Int { statistics.completed }
+    /// Replies that were not `OK`, plus requests lost with a connection.
+    public var errors: Int { statistics.errors }
+
+    public var requestsPerSecond: Double {
+        let seconds = Double(elapsed.nanoseconds) / 1e9
+        return seconds > 0 ? Double(completed) / seconds : 0
+    }
+
+    /// Latency at `percentile` (0...100), in milliseconds.
+    public func latencyMilliseconds(atPercentile percentile: Double) -> Double {
+        Double(statistics.latencies.valueAtPercentile(percentile)) / 1e6
+    }
+
+    public var maximumLatencyMilliseconds: Double { Double(statistics.latencies.max) / 1e6 }
+
+    static let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]
+
+    /// The human-readable summary.
+    public var text: String {
+        let name = configuration.operation.rawValue.uppercased()
+        let latencies = (Self.percentiles.map { "\($0.0)=\(format(latencyMilliseconds(atPercentile: $0.1)))" }
+            + ["max=\(format(maximumLatencyMilliseconds))"]).joined(separator: " ")
+        return """
+            ====== \(name) ======
+              \(completed) requests completed in \(format(Double(elapsed.nanoseconds) / 1e9)) seconds
+              \(configuration.connections) parallel clients, pipeline \(configuration.pipeline)
+              \(configuration.messageSize) bytes payload, \(configuration.recipients) recipient(s), \(configuration.users) users
+              errors: \(errors)
+              latency (ms): \(latencies)
+            throughput summary: \(format(requestsPerSecond)) requests per second
+            """
+    }
+
+    /// The same as one JSON object.
+    public var json: String {
+        let latency = (Self.percentiles.map { "\"\($0.0)\": \(format(latencyMilliseconds(atPercentile: $0.1)))" }
+            + ["\"max\": \(format(maximumLatencyMilliseconds))"]).joined(separator: ", ")
+        return """
+            {"operation": "\(configuration.operation.rawValue)", "connections": \(configuration.connections), \
+            "pipeline": \(configuration.pipeline), "message_bytes": \(configuration.messageSize), \
+            "recipients": \(configuration.recipients), "requests": \(completed), "errors": \(errors), \
+            "seconds": \(format(Double(elapsed.nanoseconds) / 1e9)), "requests_per_second": \(format(requestsPerSecond)), \
+            "latency_ms": {\(latency)}}
+            """
+    }
+
+    private func format(_ value: Double) -> String {
+        let scaled = (value * 1000).rounded() / 1000
+        return "\(scaled)"
+    }
+}

@@ -1,0 +1,138 @@
+import KabarClient
+import KabarProtocol
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+// MARK: - BenchRunner
+
+/// Runs a benchmark: registers missing bench users, opens the connections, drives the
+/// closed loop and collects the statistics.
+public struct BenchRunner: Sendable {
+    public let configuration: BenchConfiguration
+
+    public init(configuration: BenchConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// Runs the benchmark.
+    /// - Parameter progress: called about four times a second with the replies so far.
+    public func run(progress: (@Sendable (Int, Duration) -> Void)? = nil) async throws -> BenchReport {
+        try await registerUsers()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        defer { group.shutdownGracefully { _ in } }
+
+        let requestLimit: Int? =
+            switch configuration.limit {
+            case .requests(let count): count
+            case .duration: nil
+            }
+        let shared = BenchShared(requestLimit: requestLimit)
+
+        var connections: [(channel: any Channel, loggedIn: EventLoopFuture<Void>, done: EventLoopFuture<BenchStatistics>)] = []
+        for index in 0..<configuration.connections {
+            connections.append(try await connect(index: index, group: group, shared: shared))
+        }
+        for connection in connections { try await connection.loggedIn.get() }
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        let warmup = UInt64(configuration.warmup.nanoseconds)
+        let duration: UInt64? =
+            switch configuration.limit {
+            case .duration(let duration): UInt64(duration.nanoseconds)
+            case .requests: nil
+            }
+        shared.start(at: NIODeadline.now().uptimeNanoseconds, warmup: warmup, duration: duration)
+        for connection in connections { connection.channel.pipeline.fireUserInboundEventTriggered(BenchStartEvent()) }
+
+        let reporter = progress.map { report in
+            Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    report(shared.replies.load(ordering: .relaxed), clock.now - started)
+                }
+            }
+        }
+        var total = BenchStatistics()
+        for connection in connections { total.merge(try await connection.done.get()) }
+        reporter?.cancel()
+        let measured = (clock.now - started) - configuration.warmup
+        return BenchReport(configuration: configuration, statistics: total, elapsed: measured)
+    }
+
+    private func connect(index: Int, group: any EventLoopGroup, shared: BenchShared) async throws
+        -> (channel: any Channel, loggedIn: EventLoopFuture<Void>, done: EventLoopFuture<BenchStatistics>)
+    {
+        let tlsContext = try configuration.tls.map { try $0.makeContext() }
+        let serverHostname = configuration.tls?.serverHostname(connectingTo: configuration.host)
+        let configuration = self.configuration
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname)
+                        )
+                    }
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+            .get()
+        let (loggedIn, done) = try await channel.eventLoop.submit {
+            let loggedIn = channel.eventLoop.makePromise(of: Void.self)
+            let done = channel.eventLoop.makePromise(of: BenchStatistics.self)
+            let workload = BenchWorkload(configuration: configuration, connectionIndex: index, allocator: channel.allocator)
+            let handler = BenchConnectionHandler(
+                workload: workload,
+                pipeline: max(1, configuration.pipeline),
+                shared: shared,
+                loggedIn: loggedIn,
+                done: done
+            )
+            try channel.pipeline.syncOperations.addHandler(handler)
+            return (loggedIn.futureResult, done.futureResult)
+        }.get()
+        return (channel, loggedIn, done)
+    }
+
+    /// Creates `bench-0` … `bench-(users-1)` with `register`; existing ones are kept.
+    private func registerUsers() async throws {
+        let connection = try await KabarConnection.connect(host: configuration.host, port: configuration.port, tls: configuration.tls)
+        defer { Task { try? await connection.close() } }
+        for index in 0..<max(1, configuration.users) {
+            let request = Request.register(
+                username: BenchConfiguration.username(index),
+                password: BenchConfiguration.password,
+                name: "Bench User \(index)",
+                country: "Bench"
+            )
+            switch try await connection.execute(request) {
+            case .success: continue
+            case .failure(let refusal) where refusal.refusal == .userExists: continue
+            case .failure(let refusal): throw BenchError.setupFailed(refusal.message)
+            }
+        }
+    }
+}
+
+/// Why a benchmark could not run.
+public enum BenchError: Error, CustomStringConvertible {
+    case setupFailed(String)
+    case loginRefused
+    case connectionLost
+
+    public var description: String {
+        switch self {
+        case .setupFailed(let message): "could not register the bench users: \(message)"
+        case .loginRefused: "the server refused a bench user's auth"
+        case .connectionLost: "a connection closed before it logged in"
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}

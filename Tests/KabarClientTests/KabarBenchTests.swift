@@ -1,0 +1,62 @@
+import Foundation
+import KabarBench
+import KabarClient
+import KabarProtocol
+import KabarTestSupport
+import Testing
+
+/// `kabar-bench` against a real server: its counts match what the server stored.
+@Suite("kabar-bench")
+struct KabarBenchTests {
+    @Test("a send run: every completed request is one stored message, no errors")
+    func sendCountsMatch() async throws {
+        try await withTestServer { server in
+            var configuration = BenchConfiguration()
+            configuration.port = server.port
+            configuration.connections = 8
+            configuration.users = 4
+            configuration.pipeline = 4
+            configuration.limit = .requests(2_000)
+            configuration.operation = .send
+            configuration.recipients = 2
+            let report = try await BenchRunner(configuration: configuration).run()
+            #expect(report.completed == 2_000)
+            #expect(report.errors == 0)
+            #expect(report.requestsPerSecond > 0)
+            #expect(report.latencyMilliseconds(atPercentile: 50) <= report.maximumLatencyMilliseconds)
+
+            var stored = 0
+            for index in 0..<4 {
+                let reader = try await server.connect()
+                _ = try await reader.auth(username: "bench-\(index)", password: BenchConfiguration.password)
+                stored += try await reader.inbox().reduce(0) { $0 + $1.messages.count }
+            }
+            #expect(stored == 2_000 * 2)
+        }
+    }
+
+    @Test("a timed mixed run with warm-up reports its errors instead of hiding them")
+    func timedMix() async throws {
+        try await withTestServer { server in
+            var configuration = BenchConfiguration()
+            configuration.port = server.port
+            configuration.connections = 4
+            configuration.users = 2
+            configuration.limit = .duration(.milliseconds(800))
+            configuration.warmup = .milliseconds(200)
+            configuration.operation = .mix
+            let report = try await BenchRunner(configuration: configuration).run()
+            #expect(report.completed > 0)
+            #expect(report.errors == 0)
+            #expect(report.json.hasPrefix(#"{"operation": "mix", "connections": 4"#))
+
+            // Messages too long for the server's line limit are refused, and counted.
+            configuration.operation = .send
+            configuration.limit = .requests(20)
+            configuration.messageSize = 20_000
+            let refused = try await BenchRunner(configuration: configuration).run()
+            #expect(refused.completed == 20)
+            #expect(refused.errors == 20)
+        }
+    }
+}
