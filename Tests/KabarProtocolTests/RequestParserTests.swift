@@ -53,6 +53,10 @@ struct RequestParserTests {
             "register budi rahasia123 \"Budi  Santoso\"\t\"Indonesia\" extra",
             .register(username: "budi", password: "rahasia123", name: "Budi  Santoso", country: "Indonesia")
         ),
+        (
+            "register a pass1234 Ra\"B \"udi\"",
+            .register(username: "a", password: "pass1234", name: "Ra\"B", country: "udi")
+        ),
         ("ping", .ping),
         ("PING anything at all", .ping),
         ("send 😀 hello ünïcode", .send(session: .bound, recipients: ["😀"], text: "hello ünïcode")),

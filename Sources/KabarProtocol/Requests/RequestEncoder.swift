@@ -19,10 +19,18 @@ public enum RequestEncoder {
         case .logout(let session):
             return ["logout"] + tokenWord(session)
         case .register(let username, let password, let name, let country):
-            return ["register", username, password, "\"\(name)\"", "\"\(country)\""]
+            return ["register", username, password, quotedIfNeeded(name), quotedIfNeeded(country)]
         case .ping:
             return ["ping"]
         }
+    }
+
+    /// A NAME or COUNTRY as the parser reads it back: bare when it is one word that does
+    /// not open with a quote, otherwise in double quotes (a text with both whitespace and
+    /// a `"` cannot be sent; the server answers it with `Protocol Tidak Benar`).
+    private static func quotedIfNeeded(_ text: String) -> String {
+        let isBareWord = !text.isEmpty && !text.hasPrefix("\"") && !text.contains(" ") && !text.contains("\t")
+        return isBareWord ? text : "\"\(text)\""
     }
 
     private static func tokenWord(_ session: SessionReference) -> [String] {
