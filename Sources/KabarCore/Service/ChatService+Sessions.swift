@@ -38,12 +38,26 @@ extension ChatService {
 
     /// `logout`: ends the session everywhere and unbinds this connection.
     func logout(_ token: SessionToken, session: SessionRecord, on connection: inout ConnectionContext) async throws {
+        sessionCache.forget(token)
         guard try await store.deleteSession(tokenHash: TokenHash(token)) else { throw Refusal.sessionNotFound }
         presence.unbindSessions([session.id])
         connection.boundToken = nil
     }
 
+    /// The session `token` names, from the cache when the store confirmed it a moment ago.
     private func liveSession(_ token: SessionToken) async throws -> SessionRecord? {
-        try await store.session(tokenHash: TokenHash(token), at: clock.now(), idleLimit: configuration.sessionIdleLimit)
+        let now = clock.now()
+        if let cached = sessionCache.session(for: token, at: now) { return cached }
+        let session = try await store.session(
+            tokenHash: TokenHash(token),
+            at: now,
+            idleLimit: configuration.sessionIdleLimit
+        )
+        if let session {
+            sessionCache.remember(session, for: token, at: now)
+        } else {
+            sessionCache.forget(token)
+        }
+        return session
     }
 }

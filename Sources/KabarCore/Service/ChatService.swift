@@ -16,6 +16,7 @@ public final class ChatService: Sendable {
     let hasher: ScryptPasswordHasher
     let clock: any WallClock
     let throttle: Mutex<AuthThrottle>
+    let sessionCache = SessionCache()
 
     public init(
         store: any ChatStore,
