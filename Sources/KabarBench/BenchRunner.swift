@@ -19,7 +19,7 @@ public struct BenchRunner: Sendable {
     /// Runs the benchmark.
     /// - Parameter progress: called about four times a second with the replies so far.
     public func run(progress: (@Sendable (Int, Duration) -> Void)? = nil) async throws -> BenchReport {
-        try await registerUsers()
+        let tokens = try await registerUsers()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         defer { group.shutdownGracefully { _ in } }
 
@@ -32,7 +32,7 @@ public struct BenchRunner: Sendable {
 
         var connections: [(channel: any Channel, loggedIn: EventLoopFuture<Void>, done: EventLoopFuture<BenchStatistics>)] = []
         for index in 0..<configuration.connections {
-            connections.append(try await connect(index: index, group: group, shared: shared))
+            connections.append(try await connect(index: index, group: group, shared: shared, tokens: tokens))
         }
         for connection in connections { try await connection.loggedIn.get() }
 
@@ -62,7 +62,7 @@ public struct BenchRunner: Sendable {
         return BenchReport(configuration: configuration, statistics: total, elapsed: measured)
     }
 
-    private func connect(index: Int, group: any EventLoopGroup, shared: BenchShared) async throws
+    private func connect(index: Int, group: any EventLoopGroup, shared: BenchShared, tokens: [SessionToken]) async throws
         -> (channel: any Channel, loggedIn: EventLoopFuture<Void>, done: EventLoopFuture<BenchStatistics>)
     {
         let tlsContext = try configuration.tls.map { try $0.makeContext() }
@@ -84,7 +84,12 @@ public struct BenchRunner: Sendable {
         let (loggedIn, done) = try await channel.eventLoop.submit {
             let loggedIn = channel.eventLoop.makePromise(of: Void.self)
             let done = channel.eventLoop.makePromise(of: BenchStatistics.self)
-            let workload = BenchWorkload(configuration: configuration, connectionIndex: index, allocator: channel.allocator)
+            let workload = BenchWorkload(
+                configuration: configuration,
+                connectionIndex: index,
+                token: tokens[index % tokens.count],
+                allocator: channel.allocator
+            )
             let handler = BenchConnectionHandler(
                 workload: workload,
                 pipeline: max(1, configuration.pipeline),
@@ -98,8 +103,9 @@ public struct BenchRunner: Sendable {
         return (channel, loggedIn, done)
     }
 
-    /// Creates `bench-0` … `bench-(users-1)` with `register`; existing ones are kept.
-    private func registerUsers() async throws {
+    /// Creates `bench-0` … `bench-(users-1)` with `register` (existing ones are kept) and
+    /// logs each in once. - Returns: their tokens, which the connections bind to.
+    private func registerUsers() async throws -> [SessionToken] {
         let connection = try await KabarConnection.connect(host: configuration.host, port: configuration.port, tls: configuration.tls)
         defer { Task { try? await connection.close() } }
         for index in 0..<max(1, configuration.users) {
@@ -115,6 +121,11 @@ public struct BenchRunner: Sendable {
             case .failure(let refusal): throw BenchError.setupFailed(refusal.message)
             }
         }
+        var tokens: [SessionToken] = []
+        for index in 0..<max(1, configuration.users) {
+            tokens.append(try await connection.auth(username: BenchConfiguration.username(index), password: BenchConfiguration.password))
+        }
+        return tokens
     }
 }
 
