@@ -123,7 +123,11 @@ public struct BenchRunner: Sendable {
         }
         var tokens: [SessionToken] = []
         for index in 0..<max(1, configuration.users) {
-            tokens.append(try await connection.auth(username: BenchConfiguration.username(index), password: BenchConfiguration.password))
+            let token = try await connection.auth(username: BenchConfiguration.username(index), password: BenchConfiguration.password)
+            // A mixed load measures the steady state: inboxes left full by earlier runs
+            // are emptied first, not timed.
+            if configuration.operation == .mix { _ = try await connection.inbox(token: token) }
+            tokens.append(token)
         }
         return tokens
     }

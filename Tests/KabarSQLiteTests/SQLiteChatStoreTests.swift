@@ -87,6 +87,14 @@ struct SQLiteChatStoreTests {
         #expect(kept == 3)
     }
 
+    @Test("an inbox read walks the unread index, never the recipient's history")
+    func inboxQueryPlan() async throws {
+        let plan = try await store.database.write { db in
+            try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.unreadMessagesQuery, [.integer(1)]).compactMap { $0.text(3) }
+        }
+        #expect(plan.contains { $0.contains("USING INDEX messages_unread") }, "\(plan)")
+    }
+
     @Test("concurrent inbox readers get disjoint messages (group commit keeps transactions apart)")
     func concurrentReaders() async throws {
         let messi = try await addUser("messi")

@@ -42,6 +42,28 @@ struct CrashSafetyTests {
         print("kill cycles: \(acknowledged.count) acknowledged, \(stored.count) stored, \(stored.count - acknowledged.count) stored without an OK (in flight at the kill), 0 lost")
     }
 
+    @Test("SIGTERM under load from 24 connections: exit 0, nothing acknowledged is lost, new clients refused")
+    func terminateUnderLoad() async throws {
+        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let server = try await ServerProcess(arguments: ["--demo", "--database", database])
+        let port = server.port
+        let status = Counter()
+        let outcome = await load(port: port, cycle: 0, senders: 24) {
+            status.value.store(Int((try? await server.stop(signal: SIGTERM)) ?? -1), ordering: .relaxed)
+        }
+        #expect(status.value.load(ordering: .relaxed) == 0)
+        #expect(outcome.acknowledged.count >= 100)
+        await #expect(throws: (any Error).self) { try await KabarConnection.connect(host: "127.0.0.1", port: port) }
+
+        let restarted = try await ServerProcess(arguments: ["--database", database])
+        let reader = try await KabarConnection.connect(host: "127.0.0.1", port: restarted.port)
+        _ = try await reader.auth(username: "henderson", password: "surabaya")
+        let stored = try await reader.inbox().flatMap { $0.messages.map(\.text) }
+        #expect(stored.count == Set(stored).count)
+        #expect(Set(outcome.acknowledged).isSubset(of: Set(stored)))
+        #expect(try await restarted.stop() == 0)
+    }
+
     /// Runs `senders` connections sending unique messages to henderson until `kill` has
     /// been called (once at least 100 messages per cycle are acknowledged).
     private func load(port: Int, cycle: Int, senders: Int, kill: @escaping @Sendable () async -> Void) async -> Outcome {

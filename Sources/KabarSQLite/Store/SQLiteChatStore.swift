@@ -153,14 +153,7 @@ public final class SQLiteChatStore: ChatStore {
 
     public func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [StoredMessage] {
         try await database.write { db in
-            let rows = try db.query(
-                """
-                SELECT m.id, m.sender_username, m.sender_name, u.name, m.body
-                FROM messages m JOIN users u ON u.id = m.recipient_id
-                WHERE m.recipient_id = ? AND m.read_at IS NULL ORDER BY m.id
-                """,
-                [.integer(userID)]
-            )
+            let rows = try db.query(Self.unreadMessagesQuery, [.integer(userID)])
             guard let lastID = rows.last?.integer(0) else { return [] }
             try db.execute(
                 "UPDATE messages SET read_at = max(?, received_at) WHERE recipient_id = ? AND read_at IS NULL AND id <= ?",
@@ -182,6 +175,13 @@ public final class SQLiteChatStore: ChatStore {
     }
 
     // MARK: - Rows
+
+    /// A user's unread messages, oldest first; served by the partial index `messages_unread`.
+    static let unreadMessagesQuery = """
+        SELECT m.id, m.sender_username, m.sender_name, u.name, m.body
+        FROM messages m JOIN users u ON u.id = m.recipient_id
+        WHERE m.recipient_id = ? AND m.read_at IS NULL ORDER BY m.id
+        """
 
     private static let selectUser = "SELECT id, username, name, country, password_hash FROM users"
 

@@ -34,8 +34,8 @@ enum SQLiteSchema {
             received_at INTEGER NOT NULL,
             read_at INTEGER CHECK (read_at IS NULL OR read_at >= received_at)
         ) STRICT;
+        -- Only unread messages are indexed by recipient: an inbox never walks its history.
         CREATE INDEX messages_unread ON messages(recipient_id, id) WHERE read_at IS NULL;
-        CREATE INDEX messages_by_recipient ON messages(recipient_id, id);
         """
     ]
 }
