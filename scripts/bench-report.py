@@ -39,6 +39,14 @@ for name in names:
     print(f"| {name} | " + " | ".join(cells) + " |")
 for row in load("inbox.jsonl"):
     print(f"\n{row['name']}: answered in {row['latency_ms']['max']:.1f} ms")
+capacity = load("capacity.jsonl")
+for row in capacity:
+    if "connections" in row:
+        print(f"{row['connections']} idle connections: {row['kib_per_connection']} KiB of server RSS each, "
+              f"slowest ping {row['slowest_ping_ms']} ms")
+startups = [row["startup_ms"] for row in capacity if "startup_ms" in row]
+if startups:
+    print(f"start-up on a 1 GiB database: median {statistics.median(startups)} ms")
 
 sweep = load("sweep.jsonl")
 if not sweep:
