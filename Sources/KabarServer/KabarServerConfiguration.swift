@@ -1,3 +1,5 @@
+import NIOCore
+
 // MARK: - KabarServerConfiguration
 
 /// How the server listens and what it tolerates from clients.
@@ -29,8 +31,6 @@ public struct KabarServerConfiguration: Sendable {
     public var maximumNewConnectionsPerMinute: Int
     /// Whether 127.0.0.1 and ::1 skip the per-address limits.
     public var exemptsLoopback: Bool
-    /// Event-loop threads.
-    public var eventLoopThreads: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -45,8 +45,7 @@ public struct KabarServerConfiguration: Sendable {
         maximumConnections: Int = 16_384,
         maximumConnectionsPerAddress: Int = 256,
         maximumNewConnectionsPerMinute: Int = 600,
-        exemptsLoopback: Bool = true,
-        eventLoopThreads: Int = System.coreCountForEventLoops
+        exemptsLoopback: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -61,16 +60,9 @@ public struct KabarServerConfiguration: Sendable {
         self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
         self.maximumNewConnectionsPerMinute = maximumNewConnectionsPerMinute
         self.exemptsLoopback = exemptsLoopback
-        self.eventLoopThreads = eventLoopThreads
     }
 }
 
-import NIOCore
-
-extension System {
-    /// One event loop per core.
-    public static var coreCountForEventLoops: Int { System.coreCount }
-}
 
 extension Duration {
     /// The same span as NIO's `TimeAmount`.

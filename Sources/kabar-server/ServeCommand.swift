@@ -140,8 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
                 maximumConnections: maxConnections,
                 maximumConnectionsPerAddress: maxConnectionsPerAddress,
                 maximumNewConnectionsPerMinute: maxNewConnectionsPerMinute,
-                exemptsLoopback: !limitLoopback,
-                eventLoopThreads: threads
+                exemptsLoopback: !limitLoopback
             ),
             service: service,
             eventLoopGroup: eventLoopGroup,
