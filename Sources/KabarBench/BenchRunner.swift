@@ -107,7 +107,17 @@ public struct BenchRunner: Sendable {
     /// logs each in once. - Returns: their tokens, which the connections bind to.
     private func registerUsers() async throws -> [SessionToken] {
         let connection = try await KabarConnection.connect(host: configuration.host, port: configuration.port, tls: configuration.tls)
-        defer { Task { try? await connection.close() } }
+        do {
+            let tokens = try await registerUsers(on: connection)
+            try await connection.close()
+            return tokens
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    private func registerUsers(on connection: KabarConnection) async throws -> [SessionToken] {
         for index in 0..<max(1, configuration.users) {
             let request = Request.register(
                 username: BenchConfiguration.username(index),

@@ -135,7 +135,7 @@ public final class KabarServer: Service, Sendable {
         logger[metadataKey: "connection"] = "\(id)"
 
         guard admission.admit(address) == .admitted else {
-            logger.notice("connection refused: server full", metadata: ["peer": "\(address)"])
+            logger.notice("connection refused: over a connection limit", metadata: ["peer": "\(address)"])
             try? await connection.executeThenClose { _, outbound in
                 try await outbound.write(ReplyEncoder.encode(.refused(.serverFull), allocator: channel.allocator))
             }

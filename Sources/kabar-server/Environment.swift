@@ -16,8 +16,13 @@ enum Environment {
         string(name).flatMap { Int($0) }
     }
 
-    static func bool(_ name: String) -> Bool {
-        guard let value = string(name)?.lowercased() else { return false }
-        return ["1", "true", "yes", "on"].contains(value)
+    /// `1`, `true`, `yes`, `on` are true; `0`, `false`, `no`, `off` false; anything else,
+    /// or no variable, is `defaultValue`.
+    static func bool(_ name: String, default defaultValue: Bool = false) -> Bool {
+        switch string(name)?.lowercased() {
+        case "1", "true", "yes", "on": true
+        case "0", "false", "no", "off": false
+        default: defaultValue
+        }
     }
 }

@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     var port: Int = Environment.int("KABAR_PORT") ?? 8889
 
     @Flag(inversion: .prefixedNo, help: "Run the plain (unencrypted) listener (KABAR_PLAIN=0 turns it off).")
-    var plain: Bool = Environment.string("KABAR_PLAIN").map { !["0", "false", "no", "off"].contains($0.lowercased()) } ?? true
+    var plain: Bool = Environment.bool("KABAR_PLAIN", default: true)
 
     @Option(help: "PEM certificate chain for the TLS listener (KABAR_TLS_CERT).")
     var tlsCert: String?

@@ -58,7 +58,7 @@ public final class InteractiveSession {
             guard let token else { return .print("Error, not authorized") }
             return await handleSessionCommand(command, line: line, words: words, token: token)
         default:
-            return await handleOther(line)
+            return await handleOther(line, words: words)
         }
     }
 
@@ -107,7 +107,7 @@ public final class InteractiveSession {
         }
     }
 
-    private func handleOther(_ line: String) async -> Outcome {
+    private func handleOther(_ line: String, words: [Substring]) async -> Outcome {
         switch RequestParser.parse(line: line) {
         case nil:
             return .silent
@@ -118,8 +118,7 @@ public final class InteractiveSession {
                 switch reply {
                 case .loggedIn(let token):
                     self.token = token
-                    let typedUsername = line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]
-                    return "username \(typedUsername) logged in, token \(token.text) "
+                    return "username \(words[1]) logged in, token \(token.text) "
                 case .registered: return "User Registered"
                 case .pong: return "PONG"
                 default: return ""

@@ -17,6 +17,8 @@ public enum JSONStringWriter {
         buffer.writeInteger(UInt8(ascii: "\""))
     }
 
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
     private static func needsEscaping(_ byte: UInt8) -> Bool {
         byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
@@ -31,10 +33,9 @@ public enum JSONStringWriter {
         case 0x08: buffer.writeStaticString("\\b")
         case 0x0C: buffer.writeStaticString("\\f")
         case ..<0x20:
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
             buffer.writeStaticString("\\u00")
-            buffer.writeInteger(hex[Int(byte >> 4)])
-            buffer.writeInteger(hex[Int(byte & 0x0F)])
+            buffer.writeInteger(hexDigits[Int(byte >> 4)])
+            buffer.writeInteger(hexDigits[Int(byte & 0x0F)])
         default:
             buffer.writeInteger(byte)
         }
