@@ -44,6 +44,7 @@ let package = Package(
             name: "KabarCore",
             dependencies: [
                 "KabarProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -30,6 +30,57 @@ struct ConcurrencyTests {
         }
     }
 
+    @Test("pipelined requests that change the binding: each request sees the state the one before it left")
+    func pipelinedBindingChanges() async throws {
+        try await withTestServer { server in
+            let client = try await server.rawClient()
+            let batch = [
+                "auth messi surabaya",
+                "send henderson sebelum",  // bound to messi's session
+                "inbox",  // messi's inbox, empty
+                "logout",
+                "send henderson sesudah",  // unbound now
+                "auth henderson surabaya",
+                "inbox",  // henderson's inbox: the first message only
+                "ping",
+            ]
+            try await client.send(batch.map { $0 + "\r\n" }.joined())
+            let replies = try await client.readReplies(batch.count)
+            let messiToken = try #require(Expected.token(inAuthReply: replies[0]))
+            #expect(replies[1] == Expected.messageSent)
+            #expect(replies[2] == Expected.emptyInbox)
+            #expect(replies[3] == Expected.okMessage(messiToken))
+            #expect(replies[4] == Expected.error("not authorized"))
+            #expect(Expected.token(inAuthReply: replies[5]) != nil)
+            #expect(replies[6].contains(#""msg": "sebelum""#))
+            #expect(!replies[6].contains("sesudah"))
+            #expect(replies[7] == Expected.pong)
+        }
+    }
+
+    @Test("200 pipelined sends from one connection, pings between: answered in order, stored once each, in order")
+    func pipelinedSendsKeepTheirOrder() async throws {
+        try await withTestServer { server in
+            let messi = try await server.rawClient()
+            let henderson = try await server.rawClient()
+            _ = try await messi.login("messi")
+            _ = try await henderson.login("henderson")
+            var batch = ""
+            for index in 0..<200 {
+                batch += "send henderson m\(index)\r\n"
+                if index % 50 == 49 { batch += "ping\r\n" }
+            }
+            try await messi.send(batch)
+            let replies = try await messi.readReplies(204, timeout: .seconds(30))
+            #expect(replies.filter { $0 == Expected.messageSent }.count == 200)
+            #expect([50, 101, 152, 203].allSatisfy { replies[$0] == Expected.pong })
+            let inbox = try await henderson.request("inbox")
+            let positions = (0..<200).map { inbox.range(of: #""msg": "m\#($0)""#)?.lowerBound }
+            #expect(positions.allSatisfy { $0 != nil })
+            #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted())
+        }
+    }
+
     @Test("50 connections sending at once: every OK is stored exactly once")
     func fiftySenders() async throws {
         try await withTestServer { server in

@@ -3,6 +3,33 @@ import KabarProtocol
 // MARK: - Sessions and bound connections
 
 extension ChatService {
+    /// What can be said about a request's session without asking the store.
+    enum SessionLookup {
+        /// The session, confirmed by the store a moment ago; the connection is bound to it.
+        case found(SessionToken, SessionRecord)
+        /// The request is refused whatever the store holds.
+        case refused(Refusal)
+        /// Only the store can tell whether this token's session is live.
+        case needsStore(SessionToken)
+    }
+
+    /// The session a request acts for, as far as memory knows it, binding the connection
+    /// to it when it is found.
+    func sessionFromMemory(for reference: SessionReference, on connection: inout ConnectionContext) -> SessionLookup {
+        let token: SessionToken
+        switch reference {
+        case .bound:
+            guard let bound = connection.boundToken else { return .refused(.notAuthorized) }
+            token = bound
+        case .token(let word):
+            guard let named = SessionToken(word) else { return .refused(.sessionNotFound) }
+            token = named
+        }
+        guard let session = sessionCache.session(for: token, at: clock.now()) else { return .needsStore(token) }
+        bind(&connection, to: token, session: session)
+        return .found(token, session)
+    }
+
     /// The session a request acts for, binding the connection to it.
     ///
     /// PROTOCOL.md, "Bound connections": a valid token binds (or rebinds) the connection;
@@ -12,22 +39,21 @@ extension ChatService {
     func session(for reference: SessionReference, on connection: inout ConnectionContext) async throws
         -> (SessionToken, SessionRecord)
     {
-        switch reference {
-        case .bound:
-            guard let token = connection.boundToken else { throw Refusal.notAuthorized }
-            guard let session = try await liveSession(token) else {
+        let token: SessionToken
+        switch sessionFromMemory(for: reference, on: &connection) {
+        case .found(let token, let session): return (token, session)
+        case .refused(let refusal): throw refusal
+        case .needsStore(let unconfirmed): token = unconfirmed
+        }
+        guard let session = try await confirmedSession(token) else {
+            if case .bound = reference {
                 connection.boundToken = nil
                 presence.unbind(connection.id)
-                throw Refusal.sessionNotFound
             }
-            return (token, session)
-        case .token(let word):
-            guard let token = SessionToken(word), let session = try await liveSession(token) else {
-                throw Refusal.sessionNotFound
-            }
-            bind(&connection, to: token, session: session)
-            return (token, session)
+            throw Refusal.sessionNotFound
         }
+        bind(&connection, to: token, session: session)
+        return (token, session)
     }
 
     /// Binds `connection` to a session it just proved it holds.
@@ -44,10 +70,9 @@ extension ChatService {
         connection.boundToken = nil
     }
 
-    /// The session `token` names, from the cache when the store confirmed it a moment ago.
-    private func liveSession(_ token: SessionToken) async throws -> SessionRecord? {
+    /// Asks the store whether `token`'s session is live, and remembers the answer.
+    private func confirmedSession(_ token: SessionToken) async throws -> SessionRecord? {
         let now = clock.now()
-        if let cached = sessionCache.session(for: token, at: now) { return cached }
         let session = try await store.session(
             tokenHash: TokenHash(token),
             at: now,

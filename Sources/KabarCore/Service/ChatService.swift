@@ -1,4 +1,5 @@
 import KabarProtocol
+import NIOCore
 import Synchronization
 
 // MARK: - ChatService
@@ -93,25 +94,48 @@ public final class ChatService: Sendable {
     // MARK: - Messages
 
     /// `send`: stores `text` for every recipient, or for none.
-    func send(_ text: String, from sender: UserRecord, to recipientNames: [String]) async throws {
-        guard !text.isEmpty else { throw Refusal.emptyMessage }
+    ///
+    /// The checks that need no store are made now (a refusal fails the future); the
+    /// delivery is handed to the store at once, after the caller's earlier store work.
+    func send(_ text: String, from sender: UserRecord, to recipientNames: [String], on eventLoop: any EventLoop)
+        -> EventLoopFuture<Void>
+    {
+        let recipients: [Username]
+        do {
+            recipients = try validRecipients(for: text, named: recipientNames)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        let promise = eventLoop.makePromise(of: Void.self)
+        store.deliver(text, from: sender, to: recipients, at: clock.now()) { result in
+            promise.completeWith(result.flatMap { $0 ? .success(()) : .failure(Refusal.recipientNotFound) })
+        }
+        return promise.futureResult
+    }
+
+    /// The distinct recipients of a message, checked in the order PROTOCOL.md gives.
+    private func validRecipients(for text: String, named names: [String]) throws(Refusal) -> [Username] {
+        guard !text.isEmpty else { throw .emptyMessage }
         var seen = Set<String>()
-        let distinctNames = recipientNames.filter { seen.insert($0).inserted }
-        guard distinctNames.count <= configuration.maximumRecipients else { throw Refusal.tooManyRecipients }
+        let distinctNames = names.filter { seen.insert($0).inserted }
+        guard distinctNames.count <= configuration.maximumRecipients else { throw .tooManyRecipients }
         var recipients: [Username] = []
         for name in distinctNames {
-            guard let username = Username(name) else { throw Refusal.recipientNotFound }
+            guard let username = Username(name) else { throw .recipientNotFound }
             recipients.append(username)
         }
-        guard try await store.deliver(text, from: sender, to: recipients, at: clock.now()) else {
-            throw Refusal.recipientNotFound
-        }
+        return recipients
     }
 
     /// `inbox`: the unread messages, grouped by sender in the order of each sender's
     /// earliest message; they are marked read.
-    func takeInbox(for user: UserRecord) async throws -> [InboxGroup] {
-        let messages = try await store.takeUnreadMessages(for: user.id, at: clock.now())
+    func takeInbox(for user: UserRecord, on eventLoop: any EventLoop) -> EventLoopFuture<[InboxGroup]> {
+        let promise = eventLoop.makePromise(of: [StoredMessage].self)
+        store.takeUnreadMessages(for: user.id, at: clock.now()) { promise.completeWith($0) }
+        return promise.futureResult.map(Self.groupedBySender)
+    }
+
+    private static func groupedBySender(_ messages: [StoredMessage]) -> [InboxGroup] {
         var groups: [InboxGroup] = []
         var groupIndex: [String: Int] = [:]
         for message in messages {
@@ -130,17 +154,18 @@ public final class ChatService: Sendable {
 
     /// `show`: the users online now. Bindings to sessions that ended elsewhere (logout
     /// on another node, expiry, a removed user) are dropped on the way.
-    func onlineUsers() async throws -> [OnlineUser] {
+    func onlineUsers(on eventLoop: any EventLoop) -> EventLoopFuture<[OnlineUser]> {
         let entries = presence.onlineEntries()
         let sessionIDs = entries.flatMap(\.sessionIDs)
-        let live = try await store.liveSessionIDs(
-            among: sessionIDs,
-            at: clock.now(),
-            idleLimit: configuration.sessionIdleLimit
-        )
-        presence.unbindSessions(Set(sessionIDs).subtracting(live))
-        return entries.filter { $0.sessionIDs.contains(where: live.contains) }.map {
-            OnlineUser(username: $0.user.username.text, name: $0.user.profile.name, country: $0.user.profile.country)
+        let promise = eventLoop.makePromise(of: Set<Int64>.self)
+        store.liveSessionIDs(among: sessionIDs, at: clock.now(), idleLimit: configuration.sessionIdleLimit) {
+            promise.completeWith($0)
+        }
+        return promise.futureResult.map { live in
+            self.presence.unbindSessions(Set(sessionIDs).subtracting(live))
+            return entries.filter { $0.sessionIDs.contains(where: live.contains) }.map {
+                OnlineUser(username: $0.user.username.text, name: $0.user.profile.name, country: $0.user.profile.country)
+            }
         }
     }
 

@@ -1,57 +1,124 @@
 import KabarProtocol
+import NIOCore
 
 // MARK: - RequestDispatcher
 
-/// Turns a ``Request`` into a service call and its outcome into a ``Reply``.
+/// Turns a ``Request`` into service calls and their outcome into a ``Reply``, without
+/// waiting whenever it can.
+///
+/// Most requests of a busy connection are `send`, `inbox` and `show` with a session the
+/// store confirmed a moment ago. Those are handed to the store at once and come back as
+/// ``Dispatch/pending(_:)``, so the connection can dispatch its next request while the
+/// store works: the store runs them in order, and the connection writes the replies in
+/// order. What may change the connection's binding (`auth`, `logout`, a session the
+/// store must confirm) is ``Dispatch/exclusive(_:)``: the connection waits for it.
 public struct RequestDispatcher: Sendable {
     public let service: ChatService
+
+    /// How a request is being answered.
+    public enum Dispatch {
+        /// Answered already: `ping`, or a refusal that needs no store.
+        case answered(Reply)
+        /// The store is working on it; the connection may dispatch its next requests.
+        case pending(EventLoopFuture<Reply>)
+        /// The connection must wait for it before dispatching more; the future carries the
+        /// connection's state afterwards.
+        case exclusive(EventLoopFuture<(Reply, ConnectionContext)>)
+    }
 
     public init(service: ChatService) {
         self.service = service
     }
 
-    /// Answers one request for `connection`.
+    /// Starts answering `request` for `connection`.
     ///
-    /// - Returns: the reply; every ``Refusal`` becomes an error reply.
-    /// - Throws: only infrastructure failures, which the caller logs and answers with
-    ///   ``Refusal/serverFailure``.
-    public func respond(to request: Request, on connection: inout ConnectionContext) async throws -> Reply {
-        do {
-            return try await dispatch(request, on: &connection)
-        } catch let refusal as Refusal {
-            return .refused(refusal)
+    /// Every ``Refusal`` becomes an error reply; a future fails only for infrastructure
+    /// failures, which the caller logs and answers with ``Refusal/serverFailure``.
+    public func dispatch(_ request: Request, on connection: inout ConnectionContext, eventLoop: any EventLoop)
+        -> Dispatch
+    {
+        let service = self.service
+        switch request {
+        case .ping:
+            return .answered(.pong)
+        case .send(let reference, let recipients, let text):
+            return withSession(reference, on: &connection, eventLoop) { session in
+                service.send(text, from: session.user, to: recipients, on: eventLoop).map { .messageSent }
+            }
+        case .inbox(let reference):
+            return withSession(reference, on: &connection, eventLoop) { session in
+                service.takeInbox(for: session.user, on: eventLoop).map { .inbox($0) }
+            }
+        case .show(let reference):
+            return withSession(reference, on: &connection, eventLoop) { _ in
+                service.onlineUsers(on: eventLoop).map { .onlineUsers($0) }
+            }
+        case .auth(let username, let password):
+            return exclusive(connection, eventLoop) { connection in
+                let (token, session) = try await service.authenticate(
+                    username: username,
+                    password: password,
+                    from: connection.clientAddress
+                )
+                service.bind(&connection, to: token, session: session)
+                return .loggedIn(token)
+            }
+        case .logout(let reference):
+            return exclusive(connection, eventLoop) { connection in
+                let (token, session) = try await service.session(for: reference, on: &connection)
+                try await service.logout(token, session: session, on: &connection)
+                return .loggedOut(token)
+            }
+        case .register(let username, let password, let name, let country):
+            return exclusive(connection, eventLoop) { _ in
+                try await service.register(username: username, password: password, name: name, country: country)
+                return .registered
+            }
         }
     }
 
-    private func dispatch(_ request: Request, on connection: inout ConnectionContext) async throws -> Reply {
-        switch request {
-        case .auth(let username, let password):
-            let (token, session) = try await service.authenticate(
-                username: username,
-                password: password,
-                from: connection.clientAddress
-            )
-            service.bind(&connection, to: token, session: session)
-            return .loggedIn(token)
-        case .send(let reference, let recipients, let text):
-            let (_, session) = try await service.session(for: reference, on: &connection)
-            try await service.send(text, from: session.user, to: recipients)
-            return .messageSent
-        case .inbox(let reference):
-            let (_, session) = try await service.session(for: reference, on: &connection)
-            return .inbox(try await service.takeInbox(for: session.user))
-        case .show(let reference):
-            _ = try await service.session(for: reference, on: &connection)
-            return .onlineUsers(try await service.onlineUsers())
-        case .logout(let reference):
-            let (token, session) = try await service.session(for: reference, on: &connection)
-            try await service.logout(token, session: session, on: &connection)
-            return .loggedOut(token)
-        case .register(let username, let password, let name, let country):
-            try await service.register(username: username, password: password, name: name, country: country)
-            return .registered
-        case .ping:
-            return .pong
+    /// Runs `work` for the request's session: at once when memory knows the session,
+    /// exclusively after asking the store otherwise.
+    private func withSession(
+        _ reference: SessionReference,
+        on connection: inout ConnectionContext,
+        _ eventLoop: any EventLoop,
+        work: @escaping @Sendable (SessionRecord) -> EventLoopFuture<Reply>
+    ) -> Dispatch {
+        switch service.sessionFromMemory(for: reference, on: &connection) {
+        case .found(_, let session):
+            return .pending(work(session).flatMapErrorThrowing(Self.replyForRefusal))
+        case .refused(let refusal):
+            return .answered(.refused(refusal))
+        case .needsStore:
+            let service = self.service
+            return exclusive(connection, eventLoop) { connection in
+                let (_, session) = try await service.session(for: reference, on: &connection)
+                return try await work(session).get()
+            }
         }
+    }
+
+    /// Runs `body` as a task on a copy of the connection's state.
+    private func exclusive(
+        _ connection: ConnectionContext,
+        _ eventLoop: any EventLoop,
+        body: @escaping @Sendable (inout ConnectionContext) async throws -> Reply
+    ) -> Dispatch {
+        let promise = eventLoop.makePromise(of: (Reply, ConnectionContext).self)
+        promise.completeWithTask {
+            var connection = connection
+            do {
+                return (try await body(&connection), connection)
+            } catch let refusal as Refusal {
+                return (.refused(refusal), connection)
+            }
+        }
+        return .exclusive(promise.futureResult)
+    }
+
+    private static func replyForRefusal(_ error: any Error) throws -> Reply {
+        guard let refusal = error as? Refusal else { throw error }
+        return .refused(refusal)
     }
 }

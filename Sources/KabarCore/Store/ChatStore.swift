@@ -3,9 +3,15 @@
 /// Everything the chat service needs from storage.
 ///
 /// Each method is one transaction that keeps the data consistent on its own: two
-/// callers of ``takeUnreadMessages(for:at:)`` never get the same message, and
-/// ``deliver(_:from:to:at:)`` stores a message for every recipient or for none.
-/// A method returns only after its transaction is durable.
+/// callers of ``takeUnreadMessages(for:at:completion:)`` never get the same message, and
+/// ``deliver(_:from:to:at:completion:)`` stores a message for every recipient or for
+/// none. A method reports its result only after its transaction is durable.
+///
+/// The methods that take a completion handler are the ones a busy connection calls many
+/// times in a row. They return at once, and the operations they start run in the order
+/// they were called, after every operation called before them: so a connection can
+/// hand in several requests without waiting and still see them take effect in order.
+/// `ChatStore+Async.swift` offers them as `async` methods too.
 public protocol ChatStore: Sendable {
     /// Stores a new user. - Returns: false if the username is taken.
     func insertUser(_ user: NewUser) async throws -> Bool
@@ -25,12 +31,25 @@ public protocol ChatStore: Sendable {
     /// Ends a session. - Returns: false if there was no such session.
     func deleteSession(tokenHash: TokenHash) async throws -> Bool
     /// Which of `sessionIDs` are still live (not ended, not expired) at `now`.
-    func liveSessionIDs(among sessionIDs: [Int64], at now: Timestamp, idleLimit: Duration) async throws -> Set<Int64>
+    func liveSessionIDs(
+        among sessionIDs: [Int64],
+        at now: Timestamp,
+        idleLimit: Duration,
+        completion: @escaping StoreCompletion<Set<Int64>>
+    )
 
-    /// Stores `text` from `sender` for each of `recipients`, all or nothing.
-    /// - Returns: false, storing nothing, if any recipient does not exist.
-    func deliver(_ text: String, from sender: UserRecord, to recipients: [Username], at now: Timestamp) async throws
-        -> Bool
-    /// Returns the user's unread messages in the order they were received and marks them read.
-    func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [StoredMessage]
+    /// Stores `text` from `sender` for each of `recipients`, all or nothing; the result is
+    /// false, and nothing is stored, if any recipient does not exist.
+    func deliver(
+        _ text: String,
+        from sender: UserRecord,
+        to recipients: [Username],
+        at now: Timestamp,
+        completion: @escaping StoreCompletion<Bool>
+    )
+    /// The user's unread messages in the order they were received, now marked read.
+    func takeUnreadMessages(for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<[StoredMessage]>)
 }
+
+/// Receives the result of a store operation, on whatever thread the store finished it.
+public typealias StoreCompletion<Value> = @Sendable (Result<Value, any Error>) -> Void

@@ -11,17 +11,20 @@ protocol DatabaseJob: AnyObject, Sendable {
     func finish(commitError: (any Error)?)
 }
 
-/// A ``DatabaseJob`` that returns a `T` to an awaiting caller.
+/// A ``DatabaseJob`` that hands a `T` to its caller's completion handler.
 ///
 /// Its mutable state is touched only by the worker thread, between `run` and `finish`.
 final class Job<T: Sendable>: DatabaseJob, @unchecked Sendable {
     private let body: @Sendable (SQLiteConnection) throws -> T
-    private let continuation: CheckedContinuation<T, any Error>
+    private let completion: @Sendable (Result<T, any Error>) -> Void
     private var outcome: Result<T, any Error>?
 
-    init(body: @escaping @Sendable (SQLiteConnection) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+    init(
+        body: @escaping @Sendable (SQLiteConnection) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
         self.body = body
-        self.continuation = continuation
+        self.completion = completion
     }
 
     func run(on connection: SQLiteConnection) -> Bool {
@@ -40,10 +43,10 @@ final class Job<T: Sendable>: DatabaseJob, @unchecked Sendable {
 
     func finish(commitError: (any Error)?) {
         switch (outcome, commitError) {
-        case (.failure(let error)?, _): continuation.resume(throwing: error)
-        case (_, let error?): continuation.resume(throwing: error)
-        case (.success(let value)?, nil): continuation.resume(returning: value)
-        case (nil, nil): continuation.resume(throwing: SQLiteError.closed)
+        case (.failure(let error)?, _): completion(.failure(error))
+        case (_, let error?): completion(.failure(error))
+        case (.success(let value)?, nil): completion(.success(value))
+        case (nil, nil): completion(.failure(SQLiteError.closed))
         }
     }
 }

@@ -43,14 +43,28 @@ final class SQLiteDatabase: Sendable {
         thread.start()
     }
 
+    /// Hands `body` to the worker thread; `completion` gets its result, on the worker
+    /// thread, once the transaction that contains it is committed.
+    ///
+    /// Units run in the order they were submitted: a caller that submits several without
+    /// waiting sees their effects in that order.
+    ///
+    /// - Parameter completion: gets whatever `body` threw (its changes are rolled back),
+    ///   the commit's failure, or ``SQLiteError`` with `SQLITE_MISUSE` after ``close()``.
+    func submit<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        let job = Job(body: body, completion: completion)
+        if !queue.enqueue(job) { job.finish(commitError: SQLiteError.closed) }
+    }
+
     /// Runs `body` in a transaction on the worker thread and returns once it is committed.
     ///
-    /// - Throws: whatever `body` threw (its changes are rolled back), the commit's failure,
-    ///   or ``SQLiteError`` with `SQLITE_MISUSE` after ``close()``.
+    /// - Throws: as ``submit(_:completion:)`` reports.
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let job = Job(body: body, continuation: continuation)
-            if !queue.enqueue(job) { job.finish(commitError: SQLiteError.closed) }
+            submit(body) { continuation.resume(with: $0) }
         }
     }
 

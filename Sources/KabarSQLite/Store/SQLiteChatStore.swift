@@ -108,12 +108,15 @@ public final class SQLiteChatStore: ChatStore {
         }
     }
 
-    public func liveSessionIDs(among sessionIDs: [Int64], at now: Timestamp, idleLimit: Duration) async throws
-        -> Set<Int64>
-    {
-        guard !sessionIDs.isEmpty else { return [] }
+    public func liveSessionIDs(
+        among sessionIDs: [Int64],
+        at now: Timestamp,
+        idleLimit: Duration,
+        completion: @escaping StoreCompletion<Set<Int64>>
+    ) {
+        guard !sessionIDs.isEmpty else { return completion(.success([])) }
         let oldestLive = now.milliseconds - idleLimit.wholeMilliseconds
-        return try await database.write { db in
+        database.submit({ db in
             var live = Set<Int64>()
             for id in sessionIDs {
                 let rows = try db.query(
@@ -123,36 +126,43 @@ public final class SQLiteChatStore: ChatStore {
                 if !rows.isEmpty { live.insert(id) }
             }
             return live
-        }
+        }, completion: completion)
     }
 
     // MARK: - Messages
 
-    public func deliver(_ text: String, from sender: UserRecord, to recipients: [Username], at now: Timestamp)
-        async throws -> Bool
-    {
-        try await database.write { db in
-            var recipientIDs: [Int64] = []
+    public func deliver(
+        _ text: String,
+        from sender: UserRecord,
+        to recipients: [Username],
+        at now: Timestamp,
+        completion: @escaping StoreCompletion<Bool>
+    ) {
+        database.submit({ db in
+            // One statement per recipient; a recipient that does not exist inserts no row,
+            // and throwing rolls back the rows already inserted for the others.
             for recipient in recipients {
-                guard let id = try db.query("SELECT id FROM users WHERE username = ?", [.text(recipient.text)]).first?.integer(0)
-                else { return false }
-                recipientIDs.append(id)
-            }
-            for id in recipientIDs {
-                try db.execute(
+                let inserted = try db.execute(
                     """
                     INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
-                    VALUES (?, ?, ?, ?, ?)
+                    SELECT ?, ?, id, ?, ? FROM users WHERE username = ?
                     """,
-                    [.text(sender.username.text), .text(sender.profile.name), .integer(id), .text(text), .integer(now.milliseconds)]
+                    [.text(sender.username.text), .text(sender.profile.name), .text(text), .integer(now.milliseconds),
+                     .text(recipient.text)]
                 )
+                guard inserted == 1 else { throw MissingRecipient() }
             }
-            return true
-        }
+        }, completion: { result in
+            completion(result.map { true }.flatMapError { $0 is MissingRecipient ? .success(false) : .failure($0) })
+        })
     }
 
-    public func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [StoredMessage] {
-        try await database.write { db in
+    public func takeUnreadMessages(
+        for userID: Int64,
+        at now: Timestamp,
+        completion: @escaping StoreCompletion<[StoredMessage]>
+    ) {
+        database.submit({ db in
             let rows = try db.query(Self.unreadMessagesQuery, [.integer(userID)])
             guard let lastID = rows.last?.integer(0) else { return [] }
             try db.execute(
@@ -171,7 +181,7 @@ public final class SQLiteChatStore: ChatStore {
                     text: text
                 )
             }
-        }
+        }, completion: completion)
     }
 
     // MARK: - Rows
@@ -193,3 +203,6 @@ public final class SQLiteChatStore: ChatStore {
         return UserRecord(id: id, username: username, profile: profile, passwordHash: passwordHash)
     }
 }
+
+/// Rolls back a delivery that named a recipient who does not exist.
+private struct MissingRecipient: Error {}

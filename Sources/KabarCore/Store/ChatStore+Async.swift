@@ -1,0 +1,27 @@
+// MARK: - ChatStore, awaited
+
+/// The completion-handler operations of ``ChatStore`` as `async` methods, for callers
+/// that have nothing else to do meanwhile (administration, tests).
+extension ChatStore {
+    public func liveSessionIDs(among sessionIDs: [Int64], at now: Timestamp, idleLimit: Duration) async throws
+        -> Set<Int64>
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            liveSessionIDs(among: sessionIDs, at: now, idleLimit: idleLimit) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func deliver(_ text: String, from sender: UserRecord, to recipients: [Username], at now: Timestamp)
+        async throws -> Bool
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            deliver(text, from: sender, to: recipients, at: now) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [StoredMessage] {
+        try await withCheckedThrowingContinuation { continuation in
+            takeUnreadMessages(for: userID, at: now) { continuation.resume(with: $0) }
+        }
+    }
+}
