@@ -99,6 +99,9 @@ public final class KabarServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // Each connection keeps its last receive buffer for the next read: start it
+            // small, since most requests are short lines; it grows for bursts.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try self.prepare(channel, tls: tls) }
             }

@@ -42,9 +42,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let logger: Logger
     private var connection: ConnectionContext
     /// Lines read and not dispatched yet.
-    private var waitingLines = CircularBuffer<LineFramer.Frame>()
+    private var waitingLines = CircularBuffer<LineFramer.Frame>(initialCapacity: 4)
     /// One slot per dispatched request that gets a reply, oldest first.
-    private var replies = CircularBuffer<ReplySlot>()
+    private var replies = CircularBuffer<ReplySlot>(initialCapacity: 4)
     /// The number of the slot at the front of `replies`, counting from the first request.
     private var firstSlotNumber: UInt64 = 0
     private var isExclusiveRunning = false

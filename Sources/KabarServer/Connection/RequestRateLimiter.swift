@@ -15,7 +15,7 @@ final class RequestRateLimiter: ChannelDuplexHandler {
     typealias OutboundIn = NIOAny
 
     private var bucket: TokenBucket
-    private var held: CircularBuffer<NIOAny> = []
+    private var held = CircularBuffer<NIOAny>(initialCapacity: 4)
     private var scheduledRelease: Scheduled<Void>?
     private var readRequested = false
     /// After a quiesce every held line is let through at once: they were received.
