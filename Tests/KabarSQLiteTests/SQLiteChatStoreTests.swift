@@ -151,6 +151,71 @@ struct SQLiteChatStoreTests {
         #expect(rows.allSatisfy { !$0.isMultiple(of: 5) })
     }
 
+    @Test("a unit whose error ends the whole transaction (as SQLITE_IOERR can): what is reported is what is stored")
+    func transactionLostMidBatch() async throws {
+        struct Boom: Error {}
+        let database = store.database
+        try await database.write { db in try db.execute("CREATE TABLE t (v INTEGER)") }
+        let outcomes = await withTaskGroup(of: (Int64, Bool).self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    do {
+                        try await database.write { db in
+                            try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(Int64(index))])
+                            if index == 100 {
+                                // What SQLite does on its own after some I/O errors.
+                                try db.execute("ROLLBACK")
+                                throw Boom()
+                            }
+                        }
+                        return (Int64(index), true)
+                    } catch {
+                        return (Int64(index), false)
+                    }
+                }
+            }
+            var outcomes: [Int64: Bool] = [:]
+            for await (index, committed) in group { outcomes[index] = committed }
+            return outcomes
+        }
+        let stored = try await database.write { db in try db.query("SELECT v FROM t").compactMap { $0.integer(0) } }
+        #expect(Set(stored) == Set(outcomes.filter(\.value).keys))
+        #expect(outcomes[100] == false)
+    }
+
+    @Test("a full database: every delivery reported stored is stored, and no refused one is")
+    func fullDatabase() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let now = self.now
+        let store = self.store
+        // Room for a few dozen 2 KiB messages, then SQLITE_FULL in the middle of a batch.
+        try await store.database.write { db in
+            let pages = try db.query("PRAGMA page_count").first?.integer(0) ?? 0
+            _ = try db.query("PRAGMA max_page_count = \(pages + 20)")
+        }
+        let outcomes = await withTaskGroup(of: (String, Bool).self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    let text = "m\(index)-" + String(repeating: "x", count: 2_000)
+                    let stored = (try? await store.deliver(text, from: messi, to: [henderson.username], at: now)) ?? false
+                    return (text, stored)
+                }
+            }
+            var outcomes: [String: Bool] = [:]
+            for await (text, stored) in group { outcomes[text] = stored }
+            return outcomes
+        }
+        let reportedStored = Set(outcomes.filter(\.value).keys)
+        #expect(reportedStored.count < 300, "the database never filled up")
+        #expect(!reportedStored.isEmpty)
+        let inDatabase = try await store.database.write { db in
+            try db.query("SELECT body FROM messages").compactMap { $0.text(0) }
+        }
+        #expect(Set(inDatabase) == reportedStored)
+        #expect(inDatabase.count == reportedStored.count)
+    }
+
     @Test("reopening keeps everything; the schema version is recorded")
     func reopen() async throws {
         let messi = try await addUser("messi")

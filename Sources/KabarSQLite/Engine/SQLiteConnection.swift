@@ -71,6 +71,9 @@ final class SQLiteConnection {
         }
     }
 
+    /// Whether a transaction is open (SQLite ends one by itself after some errors).
+    var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(handle) == 0 }
+
     /// The rowid of the last inserted row.
     var lastInsertedRowID: Int64 { sqlite_nio_sqlite3_last_insert_rowid(handle) }
 

@@ -79,20 +79,22 @@ final class SQLiteDatabase: Sendable {
 
     private static func serve(_ queue: JobQueue, _ connection: SQLiteConnection) {
         while let batch = queue.nextBatch(maximum: maximumBatch) {
-            runBatch(batch, on: connection)
+            runBatch(batch[...], on: connection)
         }
         connection.close()
         queue.workerFinished()
     }
 
-    private static func runBatch(_ batch: [any DatabaseJob], on connection: SQLiteConnection) {
+    private static func runBatch(_ batch: ArraySlice<any DatabaseJob>, on connection: SQLiteConnection) {
+        guard !batch.isEmpty else { return }
         do {
             try connection.execute("BEGIN IMMEDIATE")
         } catch {
             batch.forEach { $0.finish(commitError: error) }
             return
         }
-        for job in batch {
+        for index in batch.indices {
+            let job = batch[index]
             do {
                 try connection.execute("SAVEPOINT unit")
                 if job.run(on: connection) {
@@ -103,6 +105,14 @@ final class SQLiteDatabase: Sendable {
                 }
             } catch {
                 job.fail(error)
+            }
+            guard connection.isInTransaction else {
+                // The unit's error ended the whole transaction, as SQLite does after some
+                // I/O errors: the units so far are rolled back, and the ones after it
+                // have not run yet. They get a transaction of their own.
+                batch[...index].forEach { $0.finish(commitError: SQLiteError.rolledBackByAnotherUnit) }
+                runBatch(batch[(index + 1)...], on: connection)
+                return
             }
         }
         do {
@@ -125,6 +135,10 @@ final class SQLiteDatabase: Sendable {
 
 extension SQLiteError {
     static let closed = SQLiteError(code: 21, message: "the database is closed")  // SQLITE_MISUSE
+    static let rolledBackByAnotherUnit = SQLiteError(  // SQLITE_ABORT
+        code: 4,
+        message: "rolled back: another unit of work in the same transaction failed and ended it"
+    )
 
     static func newerSchema(_ version: Int) -> SQLiteError {
         SQLiteError(code: 1, message: "the database has schema version \(version), newer than this program knows")
