@@ -92,6 +92,43 @@ struct LimitsTests {
         }
     }
 
+    @Test("128 requests in progress on a connection: its later lines wait unread; other connections are served")
+    func requestsInProgressLimit() async throws {
+        var gatedStore: GatedStore?
+        try await withTestServer(wrapStore: { store in
+            let gated = GatedStore(wrapping: store)
+            gatedStore = gated
+            return gated
+        }) { server in
+            let store = try #require(gatedStore)
+            let messi = try await server.rawClient()
+            _ = try await messi.login("messi")
+            #expect(try await messi.request("inbox") == Expected.emptyInbox)  // the session is now known
+            store.close()
+            try await messi.send((0..<200).map { "send henderson m\($0)\r\n" }.joined() + "ping\r\n")
+            let deadline = ContinuousClock.now + .seconds(10)
+            while store.deliveriesReceived < 128, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(store.deliveriesReceived == 128)
+
+            let henderson = try await server.rawClient()
+            #expect(try await henderson.request("ping") == Expected.pong)
+            _ = try await henderson.login("henderson")
+
+            store.open()
+            let replies = try await messi.readReplies(201, timeout: .seconds(30))
+            #expect(replies.dropLast().allSatisfy { $0 == Expected.messageSent })
+            #expect(replies.last == Expected.pong)
+            #expect(store.deliveriesReceived == 200)
+            let inbox = try await henderson.request("inbox")
+            let positions = (0..<200).map { inbox.range(of: #""msg": "m\#($0)""#)?.lowerBound }
+            #expect(positions.allSatisfy { $0 != nil })
+            #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted())
+        }
+    }
+
     @Test("at the connection limit the next client gets Server Penuh and is closed; the others are unharmed")
     func connectionLimit() async throws {
         try await withTestServer(configure: { $0.maximumConnections = 3 }) { server in

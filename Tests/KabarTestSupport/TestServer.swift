@@ -46,12 +46,14 @@ public func makeTemporaryDirectory() throws -> String {
 /// - Parameters:
 ///   - databasePath: reuse a database file (to test restarts); a fresh one by default.
 ///   - configure: adjusts the server configuration (port and host are set afterwards).
+///   - wrapStore: puts another store (a ``GatedStore``) between the service and SQLite.
 public func withTestServer<T: Sendable>(
     databasePath: String? = nil,
     service serviceConfiguration: ChatServiceConfiguration = ChatServiceConfiguration(),
     clock: any WallClock = SystemWallClock(),
     configure: (inout KabarServerConfiguration) -> Void = { _ in },
     logHandler: (@Sendable (String) -> any LogHandler)? = nil,
+    wrapStore: (SQLiteChatStore) -> any ChatStore = { $0 },
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
     let path = try databasePath ?? (makeTemporaryDirectory() + "/kabar.sqlite")
@@ -59,7 +61,7 @@ public func withTestServer<T: Sendable>(
     let pool = NIOThreadPool(numberOfThreads: 2)
     pool.start()
     let service = ChatService(
-        store: store,
+        store: wrapStore(store),
         hasher: ScryptPasswordHasher(parameters: testHashingParameters, threadPool: pool),
         configuration: serviceConfiguration,
         clock: clock
