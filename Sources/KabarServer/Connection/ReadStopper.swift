@@ -11,8 +11,8 @@ struct ConnectionQuiesceEvent: Sendable {}
 /// Ends the stream of requests at graceful shutdown, for plain and TLS connections alike.
 ///
 /// On ``ConnectionQuiesceEvent`` it stops asking the socket for data, drops anything read
-/// after that, and tells the connection loop that input has ended; the loop then answers
-/// the requests already queued and closes the connection.
+/// after that, and tells the ``ConnectionHandler`` that input has ended; it then answers
+/// the requests already read and closes the connection.
 final class ReadStopper: ChannelDuplexHandler {
     typealias InboundIn = LineFramer.Frame
     typealias InboundOut = LineFramer.Frame

@@ -5,8 +5,8 @@ import NIOCore
 /// Closes a connection whose client stopped reading replies.
 ///
 /// While the outbound buffer is over its high-water mark the channel is not writable;
-/// the connection loop then waits before writing more, so it stops taking requests and
-/// NIO stops reading the socket: memory stays bounded. If the channel stays unwritable
+/// the ``ConnectionHandler`` then dispatches no more requests and stops reading the
+/// socket: memory stays bounded. If the channel stays unwritable
 /// for `timeout`, the client is not coming back and the connection is closed.
 final class StalledReaderCloser: ChannelInboundHandler {
     typealias InboundIn = NIOAny
