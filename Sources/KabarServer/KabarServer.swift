@@ -126,13 +126,14 @@ public final class KabarServer: Service, Sendable {
         try pipeline.addHandler(
             ByteToMessageHandler(LineFrameDecoder(maximumLineLength: configuration.maximumLineLength))
         )
+        // Next to the decoder, so that it sees the socket's reads as they are.
+        try pipeline.addHandler(ReadStopper())
         if let rate = configuration.requestsPerSecond {
             try pipeline.addHandler(RequestRateLimiter(requestsPerSecond: rate, burst: configuration.requestBurst))
         }
         try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout.timeAmount))
         try pipeline.addHandler(IdleConnectionCloser())
         try pipeline.addHandler(StalledReaderCloser(timeout: configuration.stalledReaderTimeout.timeAmount))
-        try pipeline.addHandler(ReadStopper())
         try pipeline.addHandler(ConnectionHandler(dispatcher: dispatcher, connection: context, logger: logger))
     }
 }

@@ -19,6 +19,13 @@ public struct TestServer: Sendable {
     public let service: ChatService
     public let store: SQLiteChatStore
     public let databasePath: String
+    let services: ServiceGroup
+
+    /// Starts the graceful shutdown a SIGTERM would start (the server stops listening,
+    /// answers what it has read and closes its connections).
+    public func beginShutdown() async {
+        await services.triggerGracefulShutdown()
+    }
 
     /// Opens a client connection.
     public func connect() async throws -> KabarConnection {
@@ -104,7 +111,8 @@ public func withTestServer<T: Sendable>(
                         tlsPort: ports[.tls],
                         service: service,
                         store: store,
-                        databasePath: path
+                        databasePath: path,
+                        services: group
                     )
                 )
             )
