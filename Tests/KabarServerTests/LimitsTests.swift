@@ -95,24 +95,7 @@ struct LimitsTests {
 
     @Test("128 requests in progress on a connection: its later lines wait unread; other connections are served")
     func requestsInProgressLimit() async throws {
-        var gatedStore: GatedStore?
-        // A clock that stands still keeps the session in the server's cache, so that every
-        // send goes straight to the store, however slowly a busy machine runs the test.
-        try await withTestServer(clock: ManualWallClock(), wrapStore: { store in
-            let gated = GatedStore(wrapping: store)
-            gatedStore = gated
-            return gated
-        }) { server in
-            let store = try #require(gatedStore)
-            let messi = try await server.rawClient()
-            _ = try await messi.login("messi")
-            #expect(try await messi.request("inbox") == Expected.emptyInbox)  // the session is now known
-            store.close()
-            try await messi.send((0..<200).map { "send henderson m\($0)\r\n" }.joined() + "ping\r\n")
-            let deadline = ContinuousClock.now + .seconds(10)
-            while store.deliveriesReceived < 128, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+        try await withSendsHeldByTheStore(200, then: "ping\r\n") { server, store, messi in
             try await Task.sleep(for: .milliseconds(300))
             #expect(store.deliveriesReceived == 128)
 
@@ -134,6 +117,26 @@ struct LimitsTests {
 
     @Test("graceful shutdown reads and answers the lines a pipelining client already sent, even past the in-progress limit")
     func shutdownReadsWhatWasSent() async throws {
+        try await withSendsHeldByTheStore(2_000) { server, store, messi in
+            // Most of the lines are still in the socket, unread, when the shutdown begins.
+            async let shutdown: Void = server.beginShutdown()
+            try await Task.sleep(for: .milliseconds(200))
+            store.open()
+            await shutdown
+            let replies = try await messi.readUntilClosed(timeout: .seconds(30))
+            #expect(replies.components(separatedBy: "\r\n\r\n").dropLast().count == 2_000)
+            #expect(store.deliveriesReceived == 2_000)
+        }
+    }
+
+    /// Runs `body` once messi, logged in, has pipelined `count` sends to henderson (and then
+    /// `more`) in one write while the store holds every delivery back, and 128 of them have
+    /// reached the store.
+    private func withSendsHeldByTheStore(
+        _ count: Int,
+        then more: String = "",
+        _ body: (TestServer, GatedStore, RawClient) async throws -> Void
+    ) async throws {
         var gatedStore: GatedStore?
         // A clock that stands still keeps the session in the server's cache, so that every
         // send goes straight to the store, however slowly a busy machine runs the test.
@@ -147,19 +150,12 @@ struct LimitsTests {
             _ = try await messi.login("messi")
             #expect(try await messi.request("inbox") == Expected.emptyInbox)  // the session is now known
             store.close()
-            try await messi.send((0..<2_000).map { "send henderson m\($0)\r\n" }.joined())
+            try await messi.send((0..<count).map { "send henderson m\($0)\r\n" }.joined() + more)
             let deadline = ContinuousClock.now + .seconds(10)
             while store.deliveriesReceived < 128, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             }
-            // Most of the lines are still in the socket, unread, when the shutdown begins.
-            async let shutdown: Void = server.beginShutdown()
-            try await Task.sleep(for: .milliseconds(200))
-            store.open()
-            await shutdown
-            let replies = try await messi.readUntilClosed(timeout: .seconds(30))
-            #expect(replies.components(separatedBy: "\r\n\r\n").dropLast().count == 2_000)
-            #expect(store.deliveriesReceived == 2_000)
+            try await body(server, store, messi)
         }
     }
 
