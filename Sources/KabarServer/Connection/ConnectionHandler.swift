@@ -19,7 +19,7 @@ import NIOCore
 /// Back-pressure: it stops reading from the socket while lines wait (behind an
 /// exclusive request, or with ``maximumInFlight`` replies outstanding) or while the
 /// client is not reading its replies (the channel is not writable). At the end of input
-/// (the client half-closed, or ``ConnectionQuiesceEvent`` at shutdown) it answers every
+/// (the client half-closed, or ``ReadStopper`` ended it at shutdown) it answers every
 /// request it has read, then closes the connection.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = LineFramer.Frame

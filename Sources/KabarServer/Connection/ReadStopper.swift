@@ -17,6 +17,9 @@ struct ConnectionQuiesceEvent: Sendable {}
 /// the connection. Time the connection spends not asking (its requests in progress are
 /// at their limit) does not count, so a pipelining client's queued lines are all read. A
 /// client that never stops sending is cut off by the server's shutdown timeout.
+///
+/// It sits next to the line decoder, so that the reads and read requests it sees are the
+/// socket's own.
 final class ReadStopper: ChannelDuplexHandler {
     typealias InboundIn = LineFramer.Frame
     typealias InboundOut = LineFramer.Frame
@@ -26,40 +29,33 @@ final class ReadStopper: ChannelDuplexHandler {
 
     private enum State {
         case reading
-        /// Shutting down: reading what is already on its way.
-        case draining(readAskedAt: NIODeadline?, check: Scheduled<Void>?)
+        /// Shutting down: reading what is already on its way, checking every quiet period.
+        case draining(Scheduled<Void>?)
         case stopped
     }
 
     private var state = State.reading
-    /// Whether the connection asked for data and none has come since.
-    private var isReadOutstanding = false
+    /// Since when the connection has asked the socket for data without getting any; nil
+    /// while it is not asking.
+    private var unansweredReadSince: NIODeadline?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        isReadOutstanding = false
-        switch state {
-        case .reading:
-            context.fireChannelRead(data)
-        case .draining(_, let check):
-            state = .draining(readAskedAt: nil, check: check)
-            context.fireChannelRead(data)
-        case .stopped:
-            break
-        }
+        unansweredReadSince = nil
+        guard !isStopped else { return }
+        context.fireChannelRead(data)
     }
 
     /// A read from the socket ended (it may have held no complete line).
     func channelReadComplete(context: ChannelHandlerContext) {
-        isReadOutstanding = false
-        switch state {
-        case .reading:
-            context.fireChannelReadComplete()
-        case .draining(_, let check):
-            state = .draining(readAskedAt: nil, check: check)
-            context.fireChannelReadComplete()
-        case .stopped:
-            break
-        }
+        unansweredReadSince = nil
+        guard !isStopped else { return }
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        guard !isStopped else { return }
+        if unansweredReadSince == nil { unansweredReadSince = .now() }
+        context.read()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -67,39 +63,29 @@ final class ReadStopper: ChannelDuplexHandler {
         // held lines through at once).
         defer { context.fireUserInboundEventTriggered(event) }
         guard event is ConnectionQuiesceEvent, case .reading = state else { return }
-        state = .draining(readAskedAt: isReadOutstanding ? .now() : nil, check: nil)
         scheduleCheck(context: context)
     }
 
-    func read(context: ChannelHandlerContext) {
-        switch state {
-        case .reading:
-            isReadOutstanding = true
-            context.read()
-        case .draining(let askedAt, let check):
-            isReadOutstanding = true
-            state = .draining(readAskedAt: askedAt ?? .now(), check: check)
-            context.read()
-        case .stopped:
-            break
-        }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if case .draining(let check) = state { check?.cancel() }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        if case .draining(_, let check) = state { check?.cancel() }
+    private var isStopped: Bool {
+        if case .stopped = state { return true }
+        return false
     }
 
     private func scheduleCheck(context: ChannelHandlerContext) {
-        guard case .draining(let askedAt, _) = state else { return }
-        let check = context.eventLoop.assumeIsolated().scheduleTask(in: Self.quietPeriod) { [self] in
-            self.checkQuiet(context: context)
-        }
-        state = .draining(readAskedAt: askedAt, check: check)
+        state = .draining(
+            context.eventLoop.assumeIsolated().scheduleTask(in: Self.quietPeriod) { [self] in
+                self.checkQuiet(context: context)
+            }
+        )
     }
 
     private func checkQuiet(context: ChannelHandlerContext) {
-        guard case .draining(let askedAt, _) = state else { return }
-        guard let askedAt, .now() - askedAt >= Self.quietPeriod else {
+        guard case .draining = state else { return }
+        guard let since = unansweredReadSince, .now() - since >= Self.quietPeriod else {
             return scheduleCheck(context: context)
         }
         state = .stopped
