@@ -15,15 +15,10 @@ struct SQLiteChatStoreTests {
         let directory = NSTemporaryDirectory() + "kabar-store-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/kabar.sqlite"
-        // A short tail, so that the tests fold the unread index often.
-        store = try SQLiteChatStore(path: path, durability: .full, unreadIndex: UnreadIndex(foldThreshold: 7))
+        store = try SQLiteChatStore(path: path)
     }
 
     func addUser(_ name: String) async throws -> UserRecord {
-        try await addUser(name, to: store)
-    }
-
-    func addUser(_ name: String, to store: SQLiteChatStore) async throws -> UserRecord {
         let username = Username(name)!
         #expect(try await store.insertUser(NewUser(username: username, profile: Profile(name: name.capitalized, country: "C")!, passwordHash: "$scrypt$x")))
         return try #require(try await store.user(named: username))
@@ -92,76 +87,12 @@ struct SQLiteChatStoreTests {
         #expect(kept == 3)
     }
 
-    @Test("an inbox read walks the unread index and the short tail, never the recipient's history")
-    func inboxQueryPlans() async throws {
-        let plans = try await store.database.write { db in
-            try [(UnreadIndex.indexedUnreadQuery, [SQLiteValue.integer(1)]), (UnreadIndex.tailUnreadQuery, [.integer(1), .integer(0)])]
-                .map { query, bindings in
-                    try db.query("EXPLAIN QUERY PLAN " + query, bindings).compactMap { $0.text(3) }.joined(separator: "; ")
-                }
+    @Test("an inbox read walks the unread index, never the recipient's history")
+    func inboxQueryPlan() async throws {
+        let plan = try await store.database.write { db in
+            try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.unreadMessagesQuery, [.integer(1)]).compactMap { $0.text(3) }
         }
-        #expect(plans[0].contains("SEARCH i USING PRIMARY KEY (recipient_id=?)"), "\(plans[0])")
-        #expect(plans[1].contains("SEARCH m USING INTEGER PRIMARY KEY (rowid>?)"), "\(plans[1])")
-    }
-
-    @Test("unread messages are indexed in batches; an inbox sees folded and not yet folded ones, in order")
-    func unreadIndexFolds() async throws {
-        await store.close()
-        let store = try SQLiteChatStore(path: path, durability: .full, unreadIndex: UnreadIndex(foldThreshold: 4))
-        defer { Task { await store.close() } }
-        let messi = try await addUser("messi", to: store)
-        let henderson = try await addUser("henderson", to: store)
-        let lineker = try await addUser("lineker", to: store)
-        for text in ["m1", "m2", "m3"] {
-            #expect(try await store.deliver(text, from: messi, to: [henderson.username], at: now))
-        }
-        #expect(try await unreadIndexState(of: store) == UnreadIndexState(indexedThrough: 0, entries: []))
-        // Message ids 4 and 5 pass a multiple of the threshold: ids 1…5 are folded.
-        #expect(try await store.deliver("m4", from: messi, to: [henderson.username, lineker.username], at: now))
-        #expect(try await unreadIndexState(of: store).indexedThrough == 5)
-        #expect(try await store.deliver("m5", from: messi, to: [henderson.username], at: now))
-        #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).map(\.text) == ["m1", "m2", "m3", "m4", "m5"])
-        #expect(try await unreadIndexState(of: store) == UnreadIndexState(indexedThrough: 5, entries: [[lineker.id, 5]]))
-        // Id 8 passes the next multiple; id 6 is already read and is not indexed.
-        #expect(try await store.deliver("m6", from: lineker, to: [henderson.username], at: now))
-        #expect(try await store.deliver("m7", from: lineker, to: [henderson.username], at: now))
-        let afterSecondFold = try await unreadIndexState(of: store)
-        #expect(afterSecondFold == UnreadIndexState(indexedThrough: 8, entries: [[henderson.id, 7], [henderson.id, 8], [lineker.id, 5]]))
-        #expect(try await store.takeUnreadMessages(for: lineker.id, at: now).map(\.text) == ["m4"])
-        #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).map(\.text) == ["m6", "m7"])
-        #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).isEmpty)
-        #expect(try await unreadIndexState(of: store).entries.isEmpty)
-        let unread = try await store.database.write { db in
-            try db.query("SELECT count(*) FROM messages WHERE read_at IS NULL").first?.integer(0)
-        }
-        #expect(unread == 0)
-    }
-
-    @Test("a version 1 database is upgraded: its unread messages are indexed, read ones are not")
-    func upgradeFromVersion1() async throws {
-        await store.close()
-        let oldPath = path + "-v1"
-        let old = try SQLiteDatabase(path: oldPath, migrations: Array(SQLiteSchema.migrations.prefix(1)))
-        try await old.write { db in
-            try db.executeScript(
-                """
-                INSERT INTO users (username, name, country, password_hash, created_at)
-                    VALUES ('messi', 'Messi', 'AR', '$scrypt$x', 1), ('henderson', 'Henderson', 'GB', '$scrypt$x', 1);
-                INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at, read_at)
-                    VALUES ('messi', 'Messi', 2, 'old', 1, 2), ('messi', 'Messi', 2, 'new', 1, NULL),
-                           ('henderson', 'Henderson', 1, 'hi', 1, NULL);
-                """
-            )
-        }
-        await old.close()
-        let upgraded = try SQLiteChatStore(path: oldPath)
-        defer { Task { await upgraded.close() } }
-        #expect(try await unreadIndexState(of: upgraded) == UnreadIndexState(indexedThrough: 3, entries: [[1, 3], [2, 2]]))
-        #expect(try await upgraded.takeUnreadMessages(for: 2, at: now).map(\.text) == ["new"])
-        let indexes = try await upgraded.database.write { db in
-            try db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'").compactMap { $0.text(0) }
-        }
-        #expect(indexes.isEmpty)
+        #expect(plan.contains { $0.contains("USING INDEX messages_unread") }, "\(plan)")
     }
 
     @Test("concurrent inbox readers get disjoint messages (group commit keeps transactions apart)")
@@ -190,7 +121,6 @@ struct SQLiteChatStoreTests {
         }
         #expect(received.count == 500)
         #expect(Set(received).count == 500)
-        _ = try await unreadIndexState(of: store)
     }
 
     @Test("a failing unit in a batch rolls back alone; the others commit")
@@ -225,7 +155,7 @@ struct SQLiteChatStoreTests {
     func transactionLostMidBatch() async throws {
         struct Boom: Error {}
         let database = store.database
-        _ = try await database.write { db in try db.execute("CREATE TABLE t (v INTEGER)") }
+        try await database.write { db in try db.execute("CREATE TABLE t (v INTEGER)") }
         let outcomes = await withTaskGroup(of: (Int64, Bool).self) { group in
             for index in 0..<200 {
                 group.addTask {
@@ -284,7 +214,6 @@ struct SQLiteChatStoreTests {
         }
         #expect(Set(inDatabase) == reportedStored)
         #expect(inDatabase.count == reportedStored.count)
-        _ = try await unreadIndexState(of: store)
     }
 
     @Test("reopening keeps everything; the schema version is recorded")
@@ -306,27 +235,5 @@ struct SQLiteChatStoreTests {
     func closed() async throws {
         await store.close()
         await #expect(throws: SQLiteError.self) { try await store.allUsers() }
-    }
-}
-
-/// What ``UnreadIndex`` keeps: its watermark and its `[recipient_id, message_id]` rows.
-struct UnreadIndexState: Equatable {
-    var indexedThrough: Int64
-    var entries: [[Int64]]
-}
-
-/// Reads the unread index, first checking its invariant: it lists exactly the unread
-/// messages up to `indexed_through`.
-func unreadIndexState(of store: SQLiteChatStore) async throws -> UnreadIndexState {
-    try await store.database.write { db in
-        let indexedThrough = try db.query("SELECT indexed_through FROM unread_index_state").first?.integer(0) ?? -1
-        let entries = try db.query("SELECT recipient_id, message_id FROM unread_index ORDER BY 1, 2")
-            .map { [$0.integer(0) ?? -1, $0.integer(1) ?? -1] }
-        let unreadUpToWatermark = try db.query(
-            "SELECT recipient_id, id FROM messages WHERE read_at IS NULL AND id <= ? ORDER BY 1, 2",
-            [.integer(indexedThrough)]
-        ).map { [$0.integer(0) ?? -1, $0.integer(1) ?? -1] }
-        #expect(entries == unreadUpToWatermark, "the unread index and the unread messages disagree")
-        return UnreadIndexState(indexedThrough: indexedThrough, entries: entries)
     }
 }

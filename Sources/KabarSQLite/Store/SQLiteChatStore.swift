@@ -5,19 +5,13 @@ import KabarCore
 /// The embedded ``ChatStore``: one SQLite file in WAL mode.
 public final class SQLiteChatStore: ChatStore {
     let database: SQLiteDatabase
-    let unreadIndex: UnreadIndex
     /// A session's `last_used_at` is rewritten at most this often, so that using a token
     /// does not cost a disk write per request. Expiry is exact to within this much.
     static let lastUsedResolution: Duration = .seconds(60)
 
     /// Opens (creating and migrating if needed) the database at `path`.
-    public convenience init(path: String, durability: SQLiteDurability = .full) throws {
-        try self.init(path: path, durability: durability, unreadIndex: UnreadIndex())
-    }
-
-    init(path: String, durability: SQLiteDurability, unreadIndex: UnreadIndex) throws {
+    public init(path: String, durability: SQLiteDurability = .full) throws {
         self.database = try SQLiteDatabase(path: path, durability: durability, migrations: SQLiteSchema.migrations)
-        self.unreadIndex = unreadIndex
     }
 
     /// Waits for work in progress, then closes the file.
@@ -144,7 +138,6 @@ public final class SQLiteChatStore: ChatStore {
         at now: Timestamp,
         completion: @escaping StoreCompletion<Bool>
     ) {
-        let unreadIndex = self.unreadIndex
         database.submit({ db in
             // One statement per recipient; a recipient that does not exist inserts no row,
             // and throwing rolls back the rows already inserted for the others.
@@ -159,9 +152,6 @@ public final class SQLiteChatStore: ChatStore {
                 )
                 guard inserted == 1 else { throw MissingRecipient() }
             }
-            guard !recipients.isEmpty else { return }
-            let newestID = db.lastInsertedRowID
-            try unreadIndex.didInsertMessages(newestID - Int64(recipients.count) + 1...newestID, in: db)
         }, completion: { result in
             completion(result.map { true }.flatMapError { $0 is MissingRecipient ? .success(false) : .failure($0) })
         })
@@ -172,9 +162,14 @@ public final class SQLiteChatStore: ChatStore {
         at now: Timestamp,
         completion: @escaping StoreCompletion<[StoredMessage]>
     ) {
-        let unreadIndex = self.unreadIndex
         database.submit({ db in
-            try unreadIndex.takeUnread(for: userID, at: now, in: db).compactMap { row in
+            let rows = try db.query(Self.unreadMessagesQuery, [.integer(userID)])
+            guard let lastID = rows.last?.integer(0) else { return [] }
+            try db.execute(
+                "UPDATE messages SET read_at = max(?, received_at) WHERE recipient_id = ? AND read_at IS NULL AND id <= ?",
+                [.integer(now.milliseconds), .integer(userID), .integer(lastID)]
+            )
+            return rows.compactMap { row in
                 guard let id = row.integer(0), let senderUsername = row.text(1), let senderName = row.text(2),
                     let recipientName = row.text(3), let text = row.text(4)
                 else { return nil }
@@ -190,6 +185,13 @@ public final class SQLiteChatStore: ChatStore {
     }
 
     // MARK: - Rows
+
+    /// A user's unread messages, oldest first; served by the partial index `messages_unread`.
+    static let unreadMessagesQuery = """
+        SELECT m.id, m.sender_username, m.sender_name, u.name, m.body
+        FROM messages m JOIN users u ON u.id = m.recipient_id
+        WHERE m.recipient_id = ? AND m.read_at IS NULL ORDER BY m.id
+        """
 
     private static let selectUser = "SELECT id, username, name, country, password_hash FROM users"
 

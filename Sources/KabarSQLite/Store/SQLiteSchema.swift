@@ -36,23 +36,6 @@ enum SQLiteSchema {
         ) STRICT;
         -- Only unread messages are indexed by recipient: an inbox never walks its history.
         CREATE INDEX messages_unread ON messages(recipient_id, id) WHERE read_at IS NULL;
-        """,
-        // 2: unread messages are indexed in batches (see UnreadIndex) instead of by a
-        // partial index that every send rewrote a page of.
         """
-        CREATE TABLE unread_index (
-            recipient_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            message_id INTEGER NOT NULL,
-            PRIMARY KEY (recipient_id, message_id)
-        ) STRICT, WITHOUT ROWID;
-        CREATE TABLE unread_index_state (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            indexed_through INTEGER NOT NULL
-        ) STRICT;
-        INSERT INTO unread_index_state (id, indexed_through) VALUES (1, coalesce((SELECT max(id) FROM messages), 0));
-        INSERT INTO unread_index (recipient_id, message_id)
-            SELECT recipient_id, id FROM messages WHERE read_at IS NULL ORDER BY recipient_id, id;
-        DROP INDEX messages_unread;
-        """,
     ]
 }
