@@ -48,6 +48,11 @@ startups = [row["startup_ms"] for row in capacity if "startup_ms" in row]
 if startups:
     print(f"start-up on a 1 GiB database: median {statistics.median(startups)} ms")
 
+for row in load("disk.jsonl"):
+    fsync = row["fsync_ms"]
+    print(f"disk: a 4 KiB append + fdatasync takes p50 {fsync['p50']} ms, p90 {fsync['p90']} ms, "
+          f"p99 {fsync['p99']} ms (every durable reply waits for at least one)")
+
 sweep = load("sweep.jsonl")
 if not sweep:
     sys.exit(0)

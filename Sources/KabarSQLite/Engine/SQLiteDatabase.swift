@@ -38,9 +38,12 @@ final class SQLiteDatabase: Sendable {
         let queue = JobQueue()
         self.queue = queue
         let worker = UncheckedSendableBox(connection)
-        let thread = Thread { Self.serve(queue, worker.value) }
-        thread.name = "kabar-sqlite"
-        thread.start()
+        Thread {
+            // Named from inside: on Linux a name set before `start()` never reaches the
+            // system, and `top -H` or `perf` should show which thread is the store.
+            Thread.current.name = "kabar-sqlite"
+            Self.serve(queue, worker.value)
+        }.start()
     }
 
     /// Hands `body` to the worker thread; `completion` gets its result, on the worker
