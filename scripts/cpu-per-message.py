@@ -2,7 +2,8 @@
 """Server CPU per stored message, by thread: the steadier way to compare two builds.
 
 Throughput on a small shared VM moves by 15-25% from run to run; the CPU time each of
-the server's threads spends per stored message moves much less. This starts a release
+the server's threads spends per stored message moves less (about 10%), and says where
+the time goes. Alternate the builds and repeat before believing a difference. This starts a release
 kabar-server on a fresh database, drives it with kabar-bench, and over a 5-second window
 in the middle of the load divides each thread's CPU time (from /proc) by the messages
 stored in that window:
