@@ -23,8 +23,13 @@ import sys
 import tempfile
 import time
 
-PORT = 18891
 WINDOW_SECONDS = 5
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def thread_cpu_seconds(pid):
@@ -51,9 +56,9 @@ def stored_messages(database):
         connection.close()
 
 
-def wait_for_port(port):
+def wait_for_port(port, server):
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             socket.create_connection(("127.0.0.1", port)).close()
             return
@@ -71,13 +76,14 @@ def main():
     bench_arguments = [a for a in options.bench_arguments if a != "--"]
     directory = tempfile.mkdtemp(prefix="kabar-cpu-")
     database = os.path.join(directory, "kabar.sqlite")
+    port = free_port()
     server = subprocess.Popen(
-        [options.server, "--port", str(PORT), "--database", database, "--log-level", "warning"],
+        [options.server, "--port", str(port), "--database", database, "--log-level", "warning"],
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(PORT)
-        bench = [options.bench, "-p", str(PORT), "--users", "50"]
+        wait_for_port(port, server)
+        bench = [options.bench, "-p", str(port), "--users", "50"]
         # Registers the bench users, so that scrypt runs before the window.
         subprocess.run(bench + ["-c", "50", "--duration", "2", "--op", "ping"], check=True, capture_output=True)
         load = subprocess.Popen(bench + ["--duration", str(WINDOW_SECONDS + 3)] + bench_arguments,
