@@ -16,6 +16,7 @@ rest (scrypt's thread pool, Dispatch)."""
 import argparse
 import os
 import pathlib
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -102,6 +103,7 @@ def main():
     finally:
         server.terminate()
         server.wait()
+        shutil.rmtree(directory, ignore_errors=True)
     messages = messages_after - messages_before
     if messages <= 0:
         sys.exit("no messages were stored in the window: use --op send or --op mix")
