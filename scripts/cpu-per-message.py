@@ -3,10 +3,11 @@
 
 Throughput on a small shared VM moves by 15-25% from run to run; the CPU time each of
 the server's threads spends per stored message moves less (about 10%), and says where
-the time goes. Alternate the builds and repeat before believing a difference. This starts a release
-kabar-server on a fresh database, drives it with kabar-bench, and over a 5-second window
-in the middle of the load divides each thread's CPU time (from /proc) by the messages
-stored in that window:
+the time goes. Alternate the builds and repeat before believing a difference.
+
+This starts a release kabar-server on a fresh database, drives it with kabar-bench, and
+over a 5-second window in the middle of the load divides each thread's CPU time (from
+/proc) by the messages stored in that window:
 
     scripts/cpu-per-message.py [--server BINARY] -- --op send -c 50 [-P 16 ...]
 
