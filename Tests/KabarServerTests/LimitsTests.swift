@@ -109,7 +109,7 @@ struct LimitsTests {
             #expect(replies.last == Expected.pong)
             #expect(store.deliveriesReceived == 200)
             let inbox = try await henderson.request("inbox")
-            let positions = (0..<200).map { inbox.range(of: #""msg": "m\#($0)""#)?.lowerBound }
+            let positions = Expected.positions(ofMessages: (0..<200).map { "m\($0)" }, inInbox: inbox)
             #expect(positions.allSatisfy { $0 != nil })
             #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted())
         }
