@@ -166,6 +166,7 @@ let package = Package(
             dependencies: [
                 "KabarTestSupport", "KabarServer", "KabarCore", "KabarProtocol", "KabarClient",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -10,13 +10,20 @@ struct ConnectionQuiesceEvent: Sendable {}
 
 /// Ends the stream of requests at graceful shutdown, for plain and TLS connections alike.
 ///
-/// On ``ConnectionQuiesceEvent`` it keeps reading only what the client had already sent:
-/// once the socket has had nothing to read for ``quietPeriod`` while the connection was
-/// asking for more, it stops reading, drops anything that still arrives, and tells the
-/// ``ConnectionHandler`` that input has ended; that answers every request read and closes
-/// the connection. Time the connection spends not asking (its requests in progress are
-/// at their limit) does not count, so a pipelining client's queued lines are all read. A
-/// client that never stops sending is cut off by the server's shutdown timeout.
+/// On ``ConnectionQuiesceEvent`` it keeps reading only what the client had already sent.
+/// It looks every ``quietPeriod``; once a request for more data has gone unanswered from
+/// one look to the next, the socket is taken to be empty: it stops reading, drops anything
+/// that still arrives, and tells the ``ConnectionHandler`` that input has ended; that
+/// answers every request read and closes the connection. Time the connection spends not
+/// asking (its requests in progress are at their limit) does not count, so a pipelining
+/// client's queued lines are all read. A client that never stops sending is cut off by the
+/// server's shutdown timeout.
+///
+/// Looks are counted rather than timed: the event loop runs every task that falls due
+/// before it polls sockets again, so after a stall (a busy machine preempting the loop's
+/// thread) a look can run just after a request for data, before the loop could read what
+/// waits in the socket, however long ago the clock says the request was made. A request
+/// already outstanding at the previous look has had a whole period to be answered.
 ///
 /// It sits next to the line decoder, so that the reads and read requests it sees are the
 /// socket's own.
@@ -29,32 +36,34 @@ final class ReadStopper: ChannelDuplexHandler {
 
     private enum State {
         case reading
-        /// Shutting down: reading what is already on its way, checking every quiet period.
-        case draining(Scheduled<Void>?)
+        /// Shutting down: reading what is already on its way, looking every quiet period.
+        case draining(nextLook: Scheduled<Void>?)
         case stopped
     }
 
     private var state = State.reading
-    /// Since when the connection has asked the socket for data without getting any; nil
-    /// while it is not asking.
-    private var unansweredReadSince: NIODeadline?
+    /// Looks so far; the quiesce event counts as the first.
+    private var looks = 0
+    /// The value of `looks` when the connection asked the socket for data that has not come
+    /// yet; nil while it is not asking.
+    private var unansweredReadSinceLook: Int?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        unansweredReadSince = nil
+        unansweredReadSinceLook = nil
         guard !isStopped else { return }
         context.fireChannelRead(data)
     }
 
     /// A read from the socket ended (it may have held no complete line).
     func channelReadComplete(context: ChannelHandlerContext) {
-        unansweredReadSince = nil
+        unansweredReadSinceLook = nil
         guard !isStopped else { return }
         context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
         guard !isStopped else { return }
-        if unansweredReadSince == nil { unansweredReadSince = .now() }
+        if unansweredReadSinceLook == nil { unansweredReadSinceLook = looks }
         context.read()
     }
 
@@ -63,11 +72,12 @@ final class ReadStopper: ChannelDuplexHandler {
         // held lines through at once).
         defer { context.fireUserInboundEventTriggered(event) }
         guard event is ConnectionQuiesceEvent, case .reading = state else { return }
-        scheduleCheck(context: context)
+        looks = 1
+        scheduleLook(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if case .draining(let check) = state { check?.cancel() }
+        if case .draining(let nextLook) = state { nextLook?.cancel() }
     }
 
     private var isStopped: Bool {
@@ -75,18 +85,19 @@ final class ReadStopper: ChannelDuplexHandler {
         return false
     }
 
-    private func scheduleCheck(context: ChannelHandlerContext) {
+    private func scheduleLook(context: ChannelHandlerContext) {
         state = .draining(
-            context.eventLoop.assumeIsolated().scheduleTask(in: Self.quietPeriod) { [self] in
-                self.checkQuiet(context: context)
+            nextLook: context.eventLoop.assumeIsolated().scheduleTask(in: Self.quietPeriod) { [self] in
+                self.look(context: context)
             }
         )
     }
 
-    private func checkQuiet(context: ChannelHandlerContext) {
+    private func look(context: ChannelHandlerContext) {
         guard case .draining = state else { return }
-        guard let since = unansweredReadSince, .now() - since >= Self.quietPeriod else {
-            return scheduleCheck(context: context)
+        defer { looks += 1 }
+        guard let since = unansweredReadSinceLook, since < looks else {
+            return scheduleLook(context: context)
         }
         state = .stopped
         context.fireChannelReadComplete()
