@@ -1,3 +1,4 @@
+import Foundation
 import VaporCSQLite
 
 // MARK: - SQLiteConnection
@@ -23,7 +24,7 @@ final class SQLiteConnection {
             throw error
         }
         sqlite_nio_sqlite3_extended_result_codes(handle, 1)
-        sqlite_nio_sqlite3_busy_timeout(handle, 5_000)
+        sqlite_nio_sqlite3_busy_handler(handle, retryWhileLocked, nil)
     }
 
     deinit {
@@ -153,4 +154,19 @@ final class SQLiteConnection {
 
     /// `SQLITE_TRANSIENT`: SQLite copies the bound bytes before the call returns.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
+
+/// What a connection does when another connection (another process: `kabar-server user`,
+/// or the server while that runs) holds the write lock: try again every 100 µs or so,
+/// 50,000 times (5 s or somewhat more), then fail with `SQLITE_BUSY`.
+///
+/// SQLite's own `busy_timeout` sleeps ever longer (up to 100 ms) between tries. A server
+/// under load commits back to back and leaves the lock free for some tens of microseconds
+/// between transactions, so those sparse tries miss the gaps and an administrative write
+/// could fail after waiting the whole timeout. Frequent tries find a gap within a few
+/// transactions.
+private let retryWhileLocked: @convention(c) (UnsafeMutableRawPointer?, Int32) -> Int32 = { _, attempts in
+    guard attempts < 50_000 else { return 0 }
+    usleep(100)
+    return 1
 }
