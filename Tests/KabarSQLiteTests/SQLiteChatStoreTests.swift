@@ -2,6 +2,7 @@ import Foundation
 import KabarCore
 import KabarProtocol
 @testable import KabarSQLite
+import Synchronization
 import Testing
 
 /// The SQLite store on a fresh file per test.
@@ -93,6 +94,62 @@ struct SQLiteChatStoreTests {
             try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.unreadMessagesQuery, [.integer(1)]).compactMap { $0.text(3) }
         }
         #expect(plan.contains { $0.contains("USING INDEX messages_unread") }, "\(plan)")
+    }
+
+    @Test("unread messages after read ones: an inbox returns only the newest, unread part")
+    func inboxAfterReads() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        for round in 0..<3 {
+            for index in 0..<4 {
+                #expect(try await store.deliver("r\(round)-\(index)", from: messi, to: [henderson.username], at: now))
+            }
+            let inbox = try await store.takeUnreadMessages(for: henderson.id, at: now)
+            #expect(inbox.map(\.text) == (0..<4).map { "r\(round)-\($0)" })
+        }
+        #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).isEmpty)
+    }
+
+    @Test("removing a user deletes their messages a range of ids per transaction, and only theirs")
+    func removalInRanges() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        for index in 0..<25 {
+            #expect(try await store.deliver("h\(index)", from: messi, to: [henderson.username], at: now))
+            #expect(try await store.deliver("m\(index)", from: henderson, to: [messi.username], at: now))
+        }
+        _ = try await store.takeUnreadMessages(for: henderson.id, at: now)  // read ones go too
+        let ids = try await store.database.write { db in try db.query("SELECT min(id) FROM messages").first?.integer(0) }
+        let first = try #require(ids)
+        #expect(try await store.deleteMessages(to: henderson.id, ids: first...(first + 9)) == 5)
+        #expect(try await store.deleteMessages(to: henderson.id, ids: first...(first + 9)) == 0)
+        #expect(try await store.removeUser(named: henderson.username))
+        let left = try await store.database.write { db in try db.query("SELECT count(*) FROM messages").first?.integer(0) }
+        #expect(left == 25)
+        #expect(try await store.takeUnreadMessages(for: messi.id, at: now).count == 25)
+    }
+
+    @Test("another process's writes get their turn while the store commits back to back (as `kabar-server user` does)")
+    func secondWriterIsNotStarved() async throws {
+        let database = store.database
+        try await database.write { db in try db.execute("CREATE TABLE load (v INTEGER)") }
+        // Chains of units that each hand in the next as it finishes: the store's queue is
+        // never empty, so it begins its next (long) transaction right after each commit,
+        // and the lock is free only for moments.
+        let stop = StopFlag()
+        for _ in 0..<64 { LoadChain(database: database, stop: stop).next() }
+        defer { stop.set() }
+        let other = try SQLiteDatabase(path: path, migrations: SQLiteSchema.migrations)
+        for index in 0..<20 {
+            try await other.write { db in
+                try db.execute("CREATE TABLE IF NOT EXISTS other (v INTEGER)")
+                try db.execute("INSERT INTO other (v) VALUES (?)", [.integer(Int64(index))])
+            }
+        }
+        stop.set()
+        let count = try await other.write { db in try db.query("SELECT count(*) FROM other").first?.integer(0) }
+        #expect(count == 20)
+        await other.close()
     }
 
     @Test("concurrent inbox readers get disjoint messages (group commit keeps transactions apart)")
@@ -235,5 +292,26 @@ struct SQLiteChatStoreTests {
     func closed() async throws {
         await store.close()
         await #expect(throws: SQLiteError.self) { try await store.allUsers() }
+    }
+}
+
+/// Tells looping tasks to end.
+private final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// Keeps a database's worker busy: each unit inserts 2,000 rows and hands in the next as
+/// it finishes, until stopped.
+private struct LoadChain: Sendable {
+    let database: SQLiteDatabase
+    let stop: StopFlag
+
+    func next() {
+        guard !stop.isSet else { return }
+        database.submit({ db in
+            try db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 2000) INSERT INTO load SELECT x FROM c")
+        }, completion: { _ in next() })
     }
 }

@@ -18,7 +18,9 @@ public protocol ChatStore: Sendable {
     func user(named username: Username) async throws -> UserRecord?
     /// Every user, ordered by username.
     func allUsers() async throws -> [UserRecord]
-    /// Removes a user, their sessions and their inbox. - Returns: false if there was no such user.
+    /// Removes a user, their sessions and their inbox. A store may delete a long inbox in
+    /// several transactions first, so that one removal never holds the store for long.
+    /// - Returns: false if there was no such user.
     func removeUser(named username: Username) async throws -> Bool
     /// Replaces a user's password hash and ends all their sessions. - Returns: false if there was no such user.
     func replacePasswordHash(of username: Username, with passwordHash: String) async throws -> Bool

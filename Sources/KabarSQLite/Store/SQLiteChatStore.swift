@@ -47,8 +47,44 @@ public final class SQLiteChatStore: ChatStore {
     }
 
     public func removeUser(named username: Username) async throws -> Bool {
+        // Nothing indexes read messages by recipient (an index would cost every send a
+        // page write), so finding a user's messages means reading the whole table. That
+        // happens a range of ids per transaction, so a long history is never deleted
+        // under one lock. The last transaction removes the user; its `ON DELETE CASCADE`
+        // reads the table once more, deleting only what arrived in between.
+        let found = try await database.write { db -> (userID: Int64, ids: ClosedRange<Int64>?)? in
+            let rows = try db.query(
+                "SELECT (SELECT id FROM users WHERE username = ?), min(id), max(id) FROM messages",
+                [.text(username.text)]
+            )
+            guard let row = rows.first, let userID = row.integer(0) else { return nil }
+            guard let first = row.integer(1), let last = row.integer(2) else { return (userID, nil) }
+            return (userID, first...last)
+        }
+        guard let (userID, ids) = found else { return false }
+        if let ids {
+            var start = ids.lowerBound
+            while start <= ids.upperBound {
+                let end = min(start + Self.removalChunk - 1, ids.upperBound)
+                _ = try await deleteMessages(to: userID, ids: start...end)
+                start = end + 1
+            }
+        }
+        return try await database.write { db in
+            try db.execute("DELETE FROM users WHERE id = ?", [.integer(userID)]) == 1
+        }
+    }
+
+    /// How many message ids one transaction of a user's removal covers.
+    static let removalChunk: Int64 = 2_000
+
+    /// Deletes the messages to user `userID` whose ids are in `ids`. - Returns: how many.
+    func deleteMessages(to userID: Int64, ids: ClosedRange<Int64>) async throws -> Int {
         try await database.write { db in
-            try db.execute("DELETE FROM users WHERE username = ?", [.text(username.text)]) == 1
+            try db.execute(
+                "DELETE FROM messages WHERE id BETWEEN ? AND ? AND recipient_id = ?",
+                [.integer(ids.lowerBound), .integer(ids.upperBound), .integer(userID)]
+            )
         }
     }
 
