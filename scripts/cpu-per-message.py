@@ -13,7 +13,10 @@ over a 5-second window in the middle of the load divides each thread's CPU time 
 
 The kabar-bench arguments after `--` must make it store messages (`--op send` or `mix`).
 Threads are grouped as the store (`kabar-sqlite`), the event loops (`NIO-ELT-*`) and the
-rest (scrypt's thread pool, Dispatch)."""
+rest (scrypt's thread pool, Dispatch). A second line gives each group's time waiting on
+a run queue (runnable, but no CPU free; from /proc/PID/task/*/schedstat) in milliseconds
+per second of the window: when it is large while the machine is not fully busy, the
+threads wake each other in bursts and the chain of hand-offs, not CPU, sets the rate."""
 import argparse
 import os
 import pathlib
@@ -34,20 +37,22 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def thread_cpu_seconds(pid):
-    """CPU seconds so far of each group of the process's threads."""
+def thread_seconds(pid):
+    """CPU seconds and run-queue seconds so far of each group of the process's threads."""
     ticks = os.sysconf("SC_CLK_TCK")
-    groups = {"store": 0.0, "event loops": 0.0, "other": 0.0}
+    cpu = {"store": 0.0, "event loops": 0.0, "other": 0.0}
+    waiting = dict(cpu)
     for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            schedstat = (task / "schedstat").read_text().split()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-        cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
         group = "store" if name == "kabar-sqlite" else "event loops" if name.startswith("NIO-ELT") else "other"
-        groups[group] += cpu
-    return groups
+        cpu[group] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        waiting[group] += int(schedstat[1]) / 1e9  # nanoseconds runnable but not running
+    return cpu, waiting
 
 
 def stored_messages(database):
@@ -95,9 +100,9 @@ def main():
         while stored_messages(database) == 0 and load.poll() is None:
             time.sleep(0.05)
         time.sleep(1)
-        cpu_before, messages_before = thread_cpu_seconds(server.pid), stored_messages(database)
+        (cpu_before, waiting_before), messages_before = thread_seconds(server.pid), stored_messages(database)
         time.sleep(WINDOW_SECONDS)
-        cpu_after, messages_after = thread_cpu_seconds(server.pid), stored_messages(database)
+        (cpu_after, waiting_after), messages_after = thread_seconds(server.pid), stored_messages(database)
         if load.poll() is not None:
             sys.exit("the load ended inside the window")
         load.communicate()
@@ -112,6 +117,9 @@ def main():
     cells = "  ".join(f"{group} {micros:.1f}" for group, micros in per_message.items())
     print(f"{messages / WINDOW_SECONDS:,.0f} messages/s; CPU µs per message: {cells}  "
           f"server {sum(per_message.values()):.1f}")
+    waits = "  ".join(f"{group} {(waiting_after[group] - waiting_before[group]) * 1000 / WINDOW_SECONDS:.0f}"
+                      for group in waiting_after)
+    print(f"run-queue wait, ms per second: {waits}")
 
 
 if __name__ == "__main__":
