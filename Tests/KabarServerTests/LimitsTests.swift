@@ -117,8 +117,11 @@ struct LimitsTests {
 
     @Test("graceful shutdown reads and answers the lines a pipelining client already sent, even past the in-progress limit")
     func shutdownReadsWhatWasSent() async throws {
+        // Once the server stops reading at the in-progress limit, TCP flow control holds
+        // the rest back; it arrives in pieces as the server reads again, some of them
+        // hundreds of milliseconds apart (on a fresh connection the first 32 KiB got in).
         try await withSendsHeldByTheStore(2_000) { server, store, messi in
-            // Most of the lines are still in the socket, unread, when the shutdown begins.
+            // Most of the lines are still in the sockets, unread, when the shutdown begins.
             async let shutdown: Void = server.beginShutdown()
             try await Task.sleep(for: .milliseconds(200))
             store.open()

@@ -27,17 +27,19 @@ struct ReadStopperTests {
         channel.pipeline.fireChannelReadComplete()
     }
 
-    func advance(toMilliseconds milliseconds: Int64) {
-        loop.advanceTime(to: .uptimeNanoseconds(0) + .milliseconds(milliseconds))
+    /// Moves the clock to `periods` quiet periods after the start.
+    func advance(toPeriods periods: Double) {
+        let nanoseconds = Double(ReadStopper.quietPeriod.nanoseconds) * periods
+        loop.advanceTime(to: .uptimeNanoseconds(0) + .nanoseconds(Int64(nanoseconds.rounded())))
     }
 
     @Test("an idle connection that was asking for data ends its input at the first look")
     func idleConnection() {
         channel.read()
         quiesce()
-        advance(toMilliseconds: 49)
+        advance(toPeriods: 0.98)
         #expect(!recorder.inputClosed)
-        advance(toMilliseconds: 50)
+        advance(toPeriods: 1)
         #expect(recorder.inputClosed)
     }
 
@@ -45,19 +47,19 @@ struct ReadStopperTests {
     func drainsUntilARequestOutlivesAPeriod() throws {
         quiesce()
         // Not asking (requests in progress at their limit) never counts as quiet.
-        advance(toMilliseconds: 120)
+        advance(toPeriods: 2.4)
         #expect(!recorder.inputClosed)
         channel.read()
         try receive("send henderson a")
         channel.read()
         // A look just after a request, as after a stall of the event loop: not yet quiet.
-        advance(toMilliseconds: 150)
+        advance(toPeriods: 3)
         #expect(!recorder.inputClosed)
         try receive("send henderson b")
         channel.read()
-        advance(toMilliseconds: 200)
+        advance(toPeriods: 4)
         #expect(!recorder.inputClosed)
-        advance(toMilliseconds: 250)
+        advance(toPeriods: 5)
         #expect(recorder.inputClosed)
         #expect(try channel.readInbound(as: LineFramer.Frame.self) == .line(ByteBuffer(string: "send henderson a")))
         #expect(try channel.readInbound(as: LineFramer.Frame.self) == .line(ByteBuffer(string: "send henderson b")))
@@ -67,7 +69,7 @@ struct ReadStopperTests {
     func dropsLateLines() throws {
         channel.read()
         quiesce()
-        advance(toMilliseconds: 50)
+        advance(toPeriods: 1)
         try receive("send henderson late")
         #expect(try channel.readInbound(as: LineFramer.Frame.self) == nil)
     }
