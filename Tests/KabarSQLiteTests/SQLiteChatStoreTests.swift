@@ -137,10 +137,10 @@ struct SQLiteChatStoreTests {
         // never empty, so it begins its next (long) transaction right after each commit,
         // and the lock is free only for moments.
         let stop = StopFlag()
-        for _ in 0..<64 { LoadChain(database: database, stop: stop).next() }
+        for _ in 0..<16 { LoadChain(database: database, stop: stop).next() }
         defer { stop.set() }
         let other = try SQLiteDatabase(path: path, migrations: SQLiteSchema.migrations)
-        for index in 0..<20 {
+        for index in 0..<5 {
             try await other.write { db in
                 try db.execute("CREATE TABLE IF NOT EXISTS other (v INTEGER)")
                 try db.execute("INSERT INTO other (v) VALUES (?)", [.integer(Int64(index))])
@@ -148,7 +148,7 @@ struct SQLiteChatStoreTests {
         }
         stop.set()
         let count = try await other.write { db in try db.query("SELECT count(*) FROM other").first?.integer(0) }
-        #expect(count == 20)
+        #expect(count == 5)
         await other.close()
     }
 
@@ -302,7 +302,7 @@ private final class StopFlag: Sendable {
     func set() { flag.store(true, ordering: .relaxed) }
 }
 
-/// Keeps a database's worker busy: each unit inserts 2,000 rows and hands in the next as
+/// Keeps a database's worker busy: each unit inserts 1,000 rows and hands in the next as
 /// it finishes, until stopped.
 private struct LoadChain: Sendable {
     let database: SQLiteDatabase
@@ -311,7 +311,7 @@ private struct LoadChain: Sendable {
     func next() {
         guard !stop.isSet else { return }
         database.submit({ db in
-            try db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 2000) INSERT INTO load SELECT x FROM c")
+            try db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000) INSERT INTO load SELECT x FROM c")
         }, completion: { _ in next() })
     }
 }

@@ -29,13 +29,19 @@ public final class GatedStore: ChatStore {
     }
 
     /// Lets the held deliveries through, in the order they came, and every later one.
+    ///
+    /// The gate opens only once nothing is held: a delivery the server hands in while the
+    /// held ones are being passed on (its answer to the first of them) queues behind them.
     public func open() {
-        let held = state.withLock { state in
-            state.isOpen = true
-            defer { state.held = [] }
-            return state.held
+        while true {
+            let held = state.withLock { state -> [@Sendable () -> Void] in
+                if state.held.isEmpty { state.isOpen = true }
+                defer { state.held = [] }
+                return state.held
+            }
+            guard !held.isEmpty else { return }
+            held.forEach { $0() }
         }
-        held.forEach { $0() }
     }
 
     public func deliver(
