@@ -52,23 +52,18 @@ public final class SQLiteChatStore: ChatStore {
         // happens a range of ids per transaction, so a long history is never deleted
         // under one lock. The last transaction removes the user; its `ON DELETE CASCADE`
         // reads the table once more, deleting only what arrived in between.
-        let found = try await database.write { db -> (userID: Int64, ids: ClosedRange<Int64>?)? in
-            let rows = try db.query(
-                "SELECT (SELECT id FROM users WHERE username = ?), min(id), max(id) FROM messages",
+        let found = try await database.write { db -> (userID: Int64, firstID: Int64, lastID: Int64)? in
+            let row = try db.query(
+                "SELECT (SELECT id FROM users WHERE username = ?), coalesce(min(id), 1), coalesce(max(id), 0) FROM messages",
                 [.text(username.text)]
-            )
-            guard let row = rows.first, let userID = row.integer(0) else { return nil }
-            guard let first = row.integer(1), let last = row.integer(2) else { return (userID, nil) }
-            return (userID, first...last)
+            ).first
+            guard let row, let userID = row.integer(0), let firstID = row.integer(1), let lastID = row.integer(2)
+            else { return nil }
+            return (userID, firstID, lastID)
         }
-        guard let (userID, ids) = found else { return false }
-        if let ids {
-            var start = ids.lowerBound
-            while start <= ids.upperBound {
-                let end = min(start + Self.removalChunk - 1, ids.upperBound)
-                _ = try await deleteMessages(to: userID, ids: start...end)
-                start = end + 1
-            }
+        guard let (userID, firstID, lastID) = found else { return false }
+        for start in stride(from: firstID, through: lastID, by: Self.removalChunk) {
+            _ = try await deleteMessages(to: userID, ids: start...min(start + Int64(Self.removalChunk) - 1, lastID))
         }
         return try await database.write { db in
             try db.execute("DELETE FROM users WHERE id = ?", [.integer(userID)]) == 1
@@ -76,7 +71,7 @@ public final class SQLiteChatStore: ChatStore {
     }
 
     /// How many message ids one transaction of a user's removal covers.
-    static let removalChunk: Int64 = 2_000
+    static let removalChunk = 2_000
 
     /// Deletes the messages to user `userID` whose ids are in `ids`. - Returns: how many.
     func deleteMessages(to userID: Int64, ids: ClosedRange<Int64>) async throws -> Int {
