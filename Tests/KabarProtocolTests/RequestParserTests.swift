@@ -60,6 +60,9 @@ struct RequestParserTests {
         ("ping", .ping),
         ("PING anything at all", .ping),
         ("send 😀 hello ünïcode", .send(session: .bound, recipients: ["😀"], text: "hello ünïcode")),
+        ("send ÜBER,Çelik hi", .send(session: .bound, recipients: ["über", "çelik"], text: "hi")),
+        ("send a\u{0301} hi", .send(session: .bound, recipients: ["a\u{0301}"], text: "hi")),
+        ("send henderson \u{0301}hi", .send(session: .bound, recipients: ["henderson"], text: "\u{0301}hi")),
     ]
 
     @Test("accepted lines", arguments: acceptedLines)

@@ -31,12 +31,15 @@ public enum RequestParser {
 
     /// Parses a line that is already text.
     public static func parse(line: String) -> Result<Request, Refusal>? {
-        var words = WordScanner(line)
-        guard let command = words.nextWord() else { return nil }
-        guard let request = parse(command: command.lowercased(), arguments: &words) else {
-            return .failure(.malformedRequest)
+        var line = line
+        return line.withUTF8 { bytes in
+            var words = WordScanner(bytes)
+            guard let command = words.nextWord() else { return nil }
+            guard let request = parse(command: command.lowercasedText, arguments: &words) else {
+                return .failure(.malformedRequest)
+            }
+            return .success(request)
         }
-        return .success(request)
     }
 
     // MARK: - Commands
@@ -45,7 +48,7 @@ public enum RequestParser {
         switch command {
         case "auth":
             guard let username = words.nextWord(), let password = words.nextWord() else { return nil }
-            return .auth(username: username.lowercased(), password: String(password))
+            return .auth(username: username.lowercasedText, password: password.text)
         case "send":
             return parseSend(&words)
         case "inbox":
@@ -61,10 +64,10 @@ public enum RequestParser {
                 let country = words.nextQuotableWord()
             else { return nil }
             return .register(
-                username: username.lowercased(),
-                password: String(password),
-                name: name,
-                country: country
+                username: username.lowercasedText,
+                password: password.text,
+                name: name.text,
+                country: country.text
             )
         case "ping":
             return .ping
@@ -76,22 +79,22 @@ public enum RequestParser {
     private static func parseSend(_ words: inout WordScanner) -> Request? {
         guard let first = words.nextWord() else { return nil }
         let session: SessionReference
-        let recipientList: Substring
-        if SessionToken.hasTokenShape(first) {
+        let recipientList: WordScanner.Word
+        if SessionToken.folded(first) != nil {
             guard let to = words.nextWord() else { return nil }
-            session = .token(String(first))
+            session = .token(first.text)
             recipientList = to
         } else {
             session = .bound
             recipientList = first
         }
-        let recipients = recipientList.split(separator: ",", omittingEmptySubsequences: false).map {
-            $0.lowercased()
+        let recipients = recipientList.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).map {
+            $0.lowercasedText
         }
-        return .send(session: session, recipients: recipients, text: String(words.rest()))
+        return .send(session: session, recipients: recipients, text: words.rest().text)
     }
 
-    private static func sessionReference(_ word: Substring?) -> SessionReference {
-        word.map { .token(String($0)) } ?? .bound
+    private static func sessionReference(_ word: WordScanner.Word?) -> SessionReference {
+        word.map { .token($0.text) } ?? .bound
     }
 }
