@@ -14,8 +14,8 @@ public struct Username: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Folds `candidate` to lower case and validates it; nil if it is not a valid name.
     public init?(_ candidate: some StringProtocol) {
         let folded = candidate.lowercased()
-        let bytes = Array(folded.utf8)
-        guard (1...Self.maximumLength).contains(bytes.count), Self.isLeading(bytes[0]),
+        let bytes = folded.utf8
+        guard (1...Self.maximumLength).contains(bytes.count), let first = bytes.first, Self.isLeading(first),
             bytes.dropFirst().allSatisfy(Self.isAllowed)
         else { return nil }
         self.text = folded

@@ -22,11 +22,18 @@ extension ChatService {
             guard let bound = connection.boundToken else { return .refused(.notAuthorized) }
             token = bound
         case .token(let word):
-            guard let named = SessionToken(word) else { return .refused(.sessionNotFound) }
-            token = named
+            if let bound = connection.boundToken, bound.text == word {
+                token = bound
+            } else {
+                guard let named = SessionToken(word) else { return .refused(.sessionNotFound) }
+                token = named
+            }
         }
         guard let session = sessionCache.session(for: token, at: clock.now()) else { return .needsStore(token) }
-        bind(&connection, to: token, session: session)
+        // A connection already bound to this session stays as it is: rebinding it would
+        // only take the presence lock again. (If its binding was dropped because the store
+        // found the session ended, it stays dropped.)
+        if connection.boundToken != token { bind(&connection, to: token, session: session) }
         return .found(token, session)
     }
 

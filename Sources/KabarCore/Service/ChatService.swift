@@ -117,7 +117,7 @@ public final class ChatService: Sendable {
     private func validRecipients(for text: String, named names: [String]) throws(Refusal) -> [Username] {
         guard !text.isEmpty else { throw .emptyMessage }
         var seen = Set<String>()
-        let distinctNames = names.filter { seen.insert($0).inserted }
+        let distinctNames = names.count == 1 ? names : names.filter { seen.insert($0).inserted }
         guard distinctNames.count <= configuration.maximumRecipients else { throw .tooManyRecipients }
         var recipients: [Username] = []
         for name in distinctNames {
