@@ -130,11 +130,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         isAdvancing = true
         repeat {
             needsAnotherPass = false
-            while !isClosed, !isExclusiveRunning, replies.count < Self.maximumInFlight, context.channel.isWritable,
-                let line = waitingLines.popFirst()
-            {
-                dispatch(line, context: context)
-                writeReadyReplies(context: context)
+            while !isClosed, !isExclusiveRunning, context.channel.isWritable, !waitingLines.isEmpty {
+                if replies.count >= Self.maximumInFlight {
+                    writeReadyReplies(context: context)
+                    guard replies.count < Self.maximumInFlight else { break }
+                }
+                dispatch(waitingLines.removeFirst(), context: context)
             }
             writeReadyReplies(context: context)
         } while needsAnotherPass
@@ -204,18 +205,30 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func fill(_ slot: UInt64, with reply: Reply, context: ChannelHandlerContext) {
         guard !isClosed else { return }
-        replies[replies.index(replies.startIndex, offsetBy: Int(slot - firstSlotNumber))] = .ready(reply)
+        let index = replies.index(replies.startIndex, offsetBy: Int(slot - firstSlotNumber))
+        replies[index] = .ready(reply)
+        // The store answers in request order, and one commit's answers arrive together:
+        // when the next request waits for the store too, its answer comes right behind
+        // this one (or with the next commit, before which nothing would be flushed
+        // anyway), and that answer's pass writes both.
+        let next = replies.index(after: index)
+        if next < replies.endIndex, case .awaitingStore = replies[next] { return }
         advance(context: context)
     }
 
+    /// Writes the replies that are ready at the front, in order, as one buffer.
     private func writeReadyReplies(context: ChannelHandlerContext) {
-        while case .ready(let reply)? = replies.first {
-            replies.removeFirst()
-            firstSlotNumber += 1
-            guard !isClosed else { continue }
-            context.write(wrapOutboundOut(ReplyEncoder.encode(reply, allocator: context.channel.allocator)), promise: nil)
-            hasUnflushedReplies = true
+        let readyCount = replies.prefix { if case .ready = $0 { true } else { false } }.count
+        guard readyCount > 0 else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 64 * readyCount)
+        for _ in 0..<readyCount {
+            guard case .ready(let reply) = replies.removeFirst() else { continue }
+            ReplyEncoder.write(reply, into: &buffer)
         }
+        firstSlotNumber += UInt64(readyCount)
+        guard !isClosed else { return }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        hasUnflushedReplies = true
     }
 
     /// Flushes written replies, except inside a burst of reads (the read's end flushes) and
