@@ -1,5 +1,4 @@
 import KabarProtocol
-import NIOCore
 import Synchronization
 
 // MARK: - ChatService
@@ -95,22 +94,19 @@ public final class ChatService: Sendable {
 
     /// `send`: stores `text` for every recipient, or for none.
     ///
-    /// The checks that need no store are made now (a refusal fails the future); the
-    /// delivery is handed to the store at once, after the caller's earlier store work.
-    func send(_ text: String, from sender: UserRecord, to recipientNames: [String], on eventLoop: any EventLoop)
-        -> EventLoopFuture<Void>
-    {
-        let recipients: [Username]
-        do {
-            recipients = try validRecipients(for: text, named: recipientNames)
-        } catch {
-            return eventLoop.makeFailedFuture(error)
-        }
-        let promise = eventLoop.makePromise(of: Void.self)
+    /// The checks that need no store are made now and throw their refusal; the delivery
+    /// is handed to the store at once, after the caller's earlier store work, and
+    /// `completion` gets its outcome on the store's thread.
+    func send(
+        _ text: String,
+        from sender: UserRecord,
+        to recipientNames: [String],
+        completion: @escaping StoreCompletion<Void>
+    ) throws(Refusal) {
+        let recipients = try validRecipients(for: text, named: recipientNames)
         store.deliver(text, from: sender, to: recipients, at: clock.now()) { result in
-            promise.completeWith(result.flatMap { $0 ? .success(()) : .failure(Refusal.recipientNotFound) })
+            completion(result.flatMap { $0 ? .success(()) : .failure(Refusal.recipientNotFound) })
         }
-        return promise.futureResult
     }
 
     /// The distinct recipients of a message, checked in the order PROTOCOL.md gives.
@@ -128,11 +124,9 @@ public final class ChatService: Sendable {
     }
 
     /// `inbox`: the unread messages, grouped by sender in the order of each sender's
-    /// earliest message; they are marked read.
-    func takeInbox(for user: UserRecord, on eventLoop: any EventLoop) -> EventLoopFuture<[InboxGroup]> {
-        let promise = eventLoop.makePromise(of: [StoredMessage].self)
-        store.takeUnreadMessages(for: user.id, at: clock.now()) { promise.completeWith($0) }
-        return promise.futureResult.map(Self.groupedBySender)
+    /// earliest message; they are marked read. `completion` runs on the store's thread.
+    func takeInbox(for user: UserRecord, completion: @escaping StoreCompletion<[InboxGroup]>) {
+        store.takeUnreadMessages(for: user.id, at: clock.now()) { completion($0.map(Self.groupedBySender)) }
     }
 
     private static func groupedBySender(_ messages: [StoredMessage]) -> [InboxGroup] {
@@ -153,19 +147,18 @@ public final class ChatService: Sendable {
     // MARK: - Presence
 
     /// `show`: the users online now. Bindings to sessions that ended elsewhere (logout
-    /// on another node, expiry, a removed user) are dropped on the way.
-    func onlineUsers(on eventLoop: any EventLoop) -> EventLoopFuture<[OnlineUser]> {
+    /// on another node, expiry, a removed user) are dropped on the way. `completion` runs
+    /// on the store's thread.
+    func onlineUsers(completion: @escaping StoreCompletion<[OnlineUser]>) {
         let entries = presence.onlineEntries()
         let sessionIDs = entries.flatMap(\.sessionIDs)
-        let promise = eventLoop.makePromise(of: Set<Int64>.self)
-        store.liveSessionIDs(among: sessionIDs, at: clock.now(), idleLimit: configuration.sessionIdleLimit) {
-            promise.completeWith($0)
-        }
-        return promise.futureResult.map { live in
-            self.presence.unbindSessions(Set(sessionIDs).subtracting(live))
-            return entries.filter { $0.sessionIDs.contains(where: live.contains) }.map {
-                OnlineUser(username: $0.user.username.text, name: $0.user.profile.name, country: $0.user.profile.country)
-            }
+        store.liveSessionIDs(among: sessionIDs, at: clock.now(), idleLimit: configuration.sessionIdleLimit) { result in
+            completion(result.map { live in
+                self.presence.unbindSessions(Set(sessionIDs).subtracting(live))
+                return entries.filter { $0.sessionIDs.contains(where: live.contains) }.map {
+                    OnlineUser(username: $0.user.username.text, name: $0.user.profile.name, country: $0.user.profile.country)
+                }
+            })
         }
     }
 

@@ -42,16 +42,16 @@ public struct RequestDispatcher: Sendable {
         case .ping:
             return .answered(.pong)
         case .send(let reference, let recipients, let text):
-            return withSession(reference, on: &connection, eventLoop) { session in
-                service.send(text, from: session.user, to: recipients, on: eventLoop).map { .messageSent }
+            return withSession(reference, on: &connection, eventLoop) { session, answer throws(Refusal) in
+                try service.send(text, from: session.user, to: recipients) { answer($0.map { .messageSent }) }
             }
         case .inbox(let reference):
-            return withSession(reference, on: &connection, eventLoop) { session in
-                service.takeInbox(for: session.user, on: eventLoop).map { .inbox($0) }
+            return withSession(reference, on: &connection, eventLoop) { session, answer in
+                service.takeInbox(for: session.user) { answer($0.map { .inbox($0) }) }
             }
         case .show(let reference):
-            return withSession(reference, on: &connection, eventLoop) { _ in
-                service.onlineUsers(on: eventLoop).map { .onlineUsers($0) }
+            return withSession(reference, on: &connection, eventLoop) { _, answer in
+                service.onlineUsers { answer($0.map { .onlineUsers($0) }) }
             }
         case .auth(let username, let password):
             return exclusive(connection, eventLoop) { connection in
@@ -77,24 +77,42 @@ public struct RequestDispatcher: Sendable {
         }
     }
 
+    /// Work for a request's session: it throws a refusal it can tell at once, or starts
+    /// store work that calls `answer` with the reply (or a refusal, or a failure).
+    private typealias SessionWork = @Sendable (SessionRecord, _ answer: @escaping StoreCompletion<Reply>) throws(Refusal)
+        -> Void
+
     /// Runs `work` for the request's session: at once when memory knows the session,
     /// exclusively after asking the store otherwise.
     private func withSession(
         _ reference: SessionReference,
         on connection: inout ConnectionContext,
         _ eventLoop: any EventLoop,
-        work: @escaping @Sendable (SessionRecord) -> EventLoopFuture<Reply>
+        work: @escaping SessionWork
     ) -> Dispatch {
         switch service.sessionFromMemory(for: reference, on: &connection) {
         case .found(_, let session):
-            return .pending(work(session).flatMapErrorThrowing(Self.replyForRefusal))
+            let promise = eventLoop.makePromise(of: Reply.self)
+            do {
+                try work(session) { promise.completeWith($0.flatMapError(Self.replyForRefusal)) }
+                return .pending(promise.futureResult)
+            } catch {
+                promise.succeed(.refused(error))  // unused, but a promise must not be dropped unfulfilled
+                return .answered(.refused(error))
+            }
         case .refused(let refusal):
             return .answered(.refused(refusal))
         case .needsStore:
             let service = self.service
             return exclusive(connection, eventLoop) { connection in
                 let (_, session) = try await service.session(for: reference, on: &connection)
-                return try await work(session).get()
+                return try await withCheckedThrowingContinuation { continuation in
+                    do {
+                        try work(session) { continuation.resume(with: $0) }
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
             }
         }
     }
@@ -117,8 +135,8 @@ public struct RequestDispatcher: Sendable {
         return .exclusive(promise.futureResult)
     }
 
-    private static func replyForRefusal(_ error: any Error) throws -> Reply {
-        guard let refusal = error as? Refusal else { throw error }
-        return .refused(refusal)
+    private static func replyForRefusal(_ error: any Error) -> Result<Reply, any Error> {
+        guard let refusal = error as? Refusal else { return .failure(error) }
+        return .success(.refused(refusal))
     }
 }
