@@ -240,6 +240,49 @@ struct SQLiteChatStoreTests {
         #expect(outcomes[100] == false)
     }
 
+    @Test("a unit of one change runs without a savepoint: its failed statement leaves none of its rows")
+    func singleChangeUnitIsAtomic() async throws {
+        let database = store.database
+        try await database.write { db in
+            try db.execute("CREATE TABLE u (v INTEGER UNIQUE)")
+            try db.execute("INSERT INTO u (v) VALUES (5)")
+        }
+        await #expect(throws: SQLiteError.self) {
+            try await database.write(changes: .oneStatement) { db in try db.execute("INSERT INTO u (v) VALUES (1), (2), (5), (6)") }
+        }
+        try await database.write(changes: .oneStatement) { db in try db.execute("INSERT INTO u (v) VALUES (7)") }
+        let rows = try await database.write { db in try db.query("SELECT v FROM u ORDER BY v").compactMap { $0.integer(0) } }
+        #expect(rows == [5, 7])
+    }
+
+    @Test("a unit that promised one change and makes two is refused, and its first change is not committed")
+    func secondChangeIsRefused() async throws {
+        let database = store.database
+        try await database.write { db in try db.execute("CREATE TABLE t (v INTEGER)") }
+        let outcomes = await withTaskGroup(of: (Int64, (any Error)?).self) { group in
+            for index in Int64(0)..<200 {
+                group.addTask {
+                    do {
+                        try await database.write(changes: index == 100 ? .oneStatement : .anyStatements) { db in
+                            try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(index)])
+                            if index == 100 { try db.execute("INSERT INTO t (v) VALUES (1000)") }
+                        }
+                        return (index, nil)
+                    } catch {
+                        return (index, error)
+                    }
+                }
+            }
+            var outcomes: [Int64: (any Error)?] = [:]
+            for await (index, error) in group { outcomes[index] = error }
+            return outcomes
+        }
+        let stored = try await database.write { db in try db.query("SELECT v FROM t").compactMap { $0.integer(0) } }
+        #expect(Set(stored) == Set(outcomes.filter { $0.value == nil }.keys))
+        #expect(outcomes[100]! as? SQLiteError == .secondChange)
+        #expect(!stored.contains(100) && !stored.contains(1000))
+    }
+
     @Test("a full database: every delivery reported stored is stored, and no refused one is")
     func fullDatabase() async throws {
         let messi = try await addUser("messi")

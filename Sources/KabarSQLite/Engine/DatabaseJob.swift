@@ -2,6 +2,8 @@
 
 /// One caller's unit of work in a batch of ``SQLiteDatabase``.
 protocol DatabaseJob: AnyObject, Sendable {
+    /// Whether the unit needs a savepoint of its own.
+    var changes: UnitChanges { get }
     /// Runs the work inside the batch's transaction. - Returns: false if it failed and
     /// its savepoint must be rolled back.
     func run(on connection: SQLiteConnection) -> Bool
@@ -15,14 +17,17 @@ protocol DatabaseJob: AnyObject, Sendable {
 ///
 /// Its mutable state is touched only by the worker thread, between `run` and `finish`.
 final class Job<T: Sendable>: DatabaseJob, @unchecked Sendable {
+    let changes: UnitChanges
     private let body: @Sendable (SQLiteConnection) throws -> T
     private let completion: @Sendable (Result<T, any Error>) -> Void
     private var outcome: Result<T, any Error>?
 
     init(
+        changes: UnitChanges,
         body: @escaping @Sendable (SQLiteConnection) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
+        self.changes = changes
         self.body = body
         self.completion = completion
     }

@@ -13,6 +13,10 @@ import VaporCSQLite
 final class SQLiteConnection {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
+    /// While a unit of work with a limit runs: how many more statements that change the
+    /// database it may run.
+    private var changeStatementsLeft: Int?
+    private var changeLimit = ChangeLimitOutcome.kept
 
     /// Opens (creating if needed) the database at `path`.
     init(path: String) throws(SQLiteError) {
@@ -78,6 +82,34 @@ final class SQLiteConnection {
     /// The rowid of the last inserted row.
     var lastInsertedRowID: Int64 { sqlite_nio_sqlite3_last_insert_rowid(handle) }
 
+    // MARK: - Limiting changes
+
+    /// Whether a unit of work kept to the number of changing statements it was allowed.
+    enum ChangeLimitOutcome { case kept, exceeded }
+
+    /// From now until ``endChangeLimit()``, `execute` and `query` run at most `count`
+    /// statements that change the database and refuse any more with
+    /// ``SQLiteError/secondChange``. (`executeScript` is not counted: no limited unit uses it.)
+    func allowChangeStatements(_ count: Int) {
+        changeStatementsLeft = count
+        changeLimit = .kept
+    }
+
+    /// Lifts the limit. - Returns: whether a statement was refused for exceeding it.
+    func endChangeLimit() -> ChangeLimitOutcome {
+        changeStatementsLeft = nil
+        return changeLimit
+    }
+
+    private func countChange(by statement: OpaquePointer) throws(SQLiteError) {
+        guard let left = changeStatementsLeft, sqlite_nio_sqlite3_stmt_readonly(statement) == 0 else { return }
+        guard left > 0 else {
+            changeLimit = .exceeded
+            throw .secondChange
+        }
+        changeStatementsLeft = left - 1
+    }
+
     // MARK: - Statements
 
     private func withStatement<T>(
@@ -86,6 +118,7 @@ final class SQLiteConnection {
         _ body: (OpaquePointer) throws(SQLiteError) -> T
     ) throws(SQLiteError) -> T {
         let statement = try preparedStatement(sql)
+        try countChange(by: statement)
         defer {
             sqlite_nio_sqlite3_reset(statement)
             sqlite_nio_sqlite3_clear_bindings(statement)

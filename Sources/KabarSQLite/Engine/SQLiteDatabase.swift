@@ -4,13 +4,16 @@ import Foundation
 
 /// A SQLite database file served by one worker thread, with group commit.
 ///
-/// Callers hand in units of work with ``write(_:)``. The worker takes every unit that is
+/// Callers hand in units of work with ``write(changes:_:)``. The worker takes every unit that is
 /// waiting, runs each inside its own savepoint within one transaction, commits once, and
 /// only then resumes the callers:
 ///
 ///     callers:  write{A}  write{B}  write{C}
 ///     worker:   BEGIN IMMEDIATE; SAVEPOINT A … RELEASE; SAVEPOINT B … (throws: ROLLBACK TO B);
 ///               SAVEPOINT C … RELEASE; COMMIT        → A and C get their results, B its error
+///
+/// A unit that changes the database with one statement at most (``UnitChanges/oneStatement``)
+/// runs without a savepoint: SQLite makes each statement all or nothing by itself.
 ///
 /// So a reply that waits for `write` waits for a durable commit, while many concurrent
 /// writers share one fsync. SQLite blocks, so it never runs on an event loop or the
@@ -55,19 +58,23 @@ final class SQLiteDatabase: Sendable {
     /// - Parameter completion: gets whatever `body` threw (its changes are rolled back),
     ///   the commit's failure, or ``SQLiteError`` with `SQLITE_MISUSE` after ``close()``.
     func submit<T: Sendable>(
+        changes: UnitChanges = .anyStatements,
         _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let job = Job(body: body, completion: completion)
+        let job = Job(changes: changes, body: body, completion: completion)
         if !queue.enqueue(job) { job.finish(commitError: SQLiteError.closed) }
     }
 
     /// Runs `body` in a transaction on the worker thread and returns once it is committed.
     ///
-    /// - Throws: as ``submit(_:completion:)`` reports.
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    /// - Throws: as ``submit(changes:_:completion:)`` reports.
+    func write<T: Sendable>(
+        changes: UnitChanges = .anyStatements,
+        _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            submit(body) { continuation.resume(with: $0) }
+            submit(changes: changes, body) { continuation.resume(with: $0) }
         }
     }
 
@@ -99,19 +106,14 @@ final class SQLiteDatabase: Sendable {
         for index in batch.indices {
             let job = batch[index]
             do {
-                try connection.execute("SAVEPOINT unit")
-                if job.run(on: connection) {
-                    try connection.execute("RELEASE unit")
-                } else {
-                    try connection.execute("ROLLBACK TO unit")
-                    try connection.execute("RELEASE unit")
-                }
+                try runUnit(job, on: connection)
             } catch {
                 job.fail(error)
             }
             guard connection.isInTransaction else {
                 // The unit's error ended the whole transaction, as SQLite does after some
-                // I/O errors: the units so far are rolled back, and the ones after it
+                // I/O errors (and the worker does after a unit broke its promise of a
+                // single change): the units so far are rolled back, and the ones after it
                 // have not run yet. They get a transaction of their own.
                 batch[...index].forEach { $0.finish(commitError: SQLiteError.rolledBackByAnotherUnit) }
                 runBatch(batch[(index + 1)...], on: connection)
@@ -124,6 +126,27 @@ final class SQLiteDatabase: Sendable {
         } catch {
             _ = try? connection.execute("ROLLBACK")
             batch.forEach { $0.finish(commitError: error) }
+        }
+    }
+
+    /// Runs one unit inside the batch's transaction, all or nothing.
+    private static func runUnit(_ job: any DatabaseJob, on connection: SQLiteConnection) throws {
+        switch job.changes {
+        case .anyStatements:
+            try connection.execute("SAVEPOINT unit")
+            if job.run(on: connection) {
+                try connection.execute("RELEASE unit")
+            } else {
+                try connection.execute("ROLLBACK TO unit")
+                try connection.execute("RELEASE unit")
+            }
+        case .oneStatement:
+            connection.allowChangeStatements(1)
+            _ = job.run(on: connection)
+            if connection.endChangeLimit() == .exceeded {
+                // Its first change cannot be undone alone: give up the whole transaction.
+                try connection.execute("ROLLBACK")
+            }
         }
     }
 
@@ -143,6 +166,11 @@ extension SQLiteError {
         message: "rolled back: another unit of work in the same transaction failed and ended it"
     )
 
+    static let secondChange = SQLiteError(  // SQLITE_MISUSE
+        code: 21,
+        message: "a unit of work declared to change the database with one statement ran a second one"
+    )
+
     static func newerSchema(_ version: Int) -> SQLiteError {
         SQLiteError(code: 1, message: "the database has schema version \(version), newer than this program knows")
     }
@@ -152,6 +180,21 @@ extension SQLiteError {
 private struct UncheckedSendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+// MARK: - UnitChanges
+
+/// How many statements that change the database a unit of work runs, which decides
+/// whether it needs a savepoint of its own to be all or nothing.
+enum UnitChanges: Sendable {
+    /// One at most, and the unit throws only before that statement or from it. SQLite
+    /// undoes a failed statement by itself, so the unit runs without a savepoint (whose
+    /// page copies cost a `send` about a tenth of the store thread's time). A second
+    /// changing statement is refused with ``SQLiteError/secondChange`` and rolls back the
+    /// whole transaction, so that its first change is not committed alone.
+    case oneStatement
+    /// Any number: the unit runs in a savepoint, rolled back if it throws.
+    case anyStatements
 }
 
 // MARK: - SQLiteDurability

@@ -111,7 +111,7 @@ public final class SQLiteChatStore: ChatStore {
     }
 
     public func session(tokenHash: TokenHash, at now: Timestamp, idleLimit: Duration) async throws -> SessionRecord? {
-        try await database.write { db in
+        try await database.write(changes: .oneStatement) { db in
             let rows = try db.query(
                 """
                 SELECT s.id, s.last_used_at, u.id, u.username, u.name, u.country, u.password_hash
@@ -147,7 +147,7 @@ public final class SQLiteChatStore: ChatStore {
     ) {
         guard !sessionIDs.isEmpty else { return completion(.success([])) }
         let oldestLive = now.milliseconds - idleLimit.wholeMilliseconds
-        database.submit({ db in
+        database.submit(changes: .oneStatement, { db in
             var live = Set<Int64>()
             for id in sessionIDs {
                 let rows = try db.query(
@@ -169,9 +169,10 @@ public final class SQLiteChatStore: ChatStore {
         at now: Timestamp,
         completion: @escaping StoreCompletion<Bool>
     ) {
-        database.submit({ db in
-            // One statement per recipient; a recipient that does not exist inserts no row,
-            // and throwing rolls back the rows already inserted for the others.
+        // One statement per recipient; a recipient that does not exist inserts no row, and
+        // throwing rolls back the rows already inserted for the others (so a message to
+        // several recipients needs a savepoint, and one to a single recipient does not).
+        database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, { db in
             for recipient in recipients {
                 let inserted = try db.execute(
                     """
@@ -193,7 +194,7 @@ public final class SQLiteChatStore: ChatStore {
         at now: Timestamp,
         completion: @escaping StoreCompletion<[StoredMessage]>
     ) {
-        database.submit({ db in
+        database.submit(changes: .oneStatement, { db in
             let rows = try db.query(Self.unreadMessagesQuery, [.integer(userID)])
             guard let lastID = rows.last?.integer(0) else { return [] }
             try db.execute(
