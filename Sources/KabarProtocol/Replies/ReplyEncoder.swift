@@ -14,6 +14,24 @@ import NIOCore
 public enum ReplyEncoder {
     /// Appends `reply` and its terminator to `buffer`.
     public static func write(_ reply: Reply, into buffer: inout ByteBuffer) {
+        switch reply {
+        case .messageSent: buffer.writeBytes(encodedMessageSent)
+        case .pong: buffer.writeBytes(encodedPong)
+        default: encode(reply, into: &buffer)
+        }
+    }
+
+    /// The replies that are the same every time and come many times a second, encoded once.
+    private static let encodedMessageSent = encodedOnce(.messageSent)
+    private static let encodedPong = encodedOnce(.pong)
+
+    private static func encodedOnce(_ reply: Reply) -> [UInt8] {
+        var buffer = ByteBuffer()
+        encode(reply, into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    private static func encode(_ reply: Reply, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("{\"status\": ")
         switch reply {
         case .loggedIn(let token):
