@@ -169,20 +169,24 @@ public final class SQLiteChatStore: ChatStore {
         at now: Timestamp,
         completion: @escaping StoreCompletion<Bool>
     ) {
-        // One statement per recipient; a recipient that does not exist inserts no row, and
-        // throwing rolls back the rows already inserted for the others (so a message to
-        // several recipients needs a savepoint, and one to a single recipient does not).
+        // One INSERT per recipient, after looking up their id: a one-row INSERT … VALUES
+        // changes pages in place, where an INSERT … SELECT (which could insert many rows)
+        // first copies each page it changes into a statement journal. A recipient who does
+        // not exist throws, which rolls back the rows already inserted for the others (so
+        // a message to several recipients needs a savepoint, one to a single recipient not).
+        let senderUsername = sender.username.text
+        let senderName = sender.profile.name
         database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, { db in
             for recipient in recipients {
-                let inserted = try db.execute(
+                let found = try db.query("SELECT id FROM users WHERE username = ?", [.text(recipient.text)])
+                guard let recipientID = found.first?.integer(0) else { throw MissingRecipient() }
+                try db.execute(
                     """
                     INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
-                    SELECT ?, ?, id, ?, ? FROM users WHERE username = ?
+                    VALUES (?, ?, ?, ?, ?)
                     """,
-                    [.text(sender.username.text), .text(sender.profile.name), .text(text), .integer(now.milliseconds),
-                     .text(recipient.text)]
+                    [.text(senderUsername), .text(senderName), .integer(recipientID), .text(text), .integer(now.milliseconds)]
                 )
-                guard inserted == 1 else { throw MissingRecipient() }
             }
         }, completion: { result in
             completion(result.map { true }.flatMapError { $0 is MissingRecipient ? .success(false) : .failure($0) })
