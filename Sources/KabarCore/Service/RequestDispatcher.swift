@@ -42,16 +42,16 @@ public struct RequestDispatcher: Sendable {
         case .ping:
             return .answered(.pong)
         case .send(let reference, let recipients, let text):
-            return withSession(reference, on: &connection, eventLoop) { session, answer throws(Refusal) in
-                try service.send(text, from: session.user, to: recipients) { answer($0.map { .messageSent }) }
+            return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
+                try service.send(text, from: session.user, to: recipients) { reply.answer($0) { .messageSent } }
             }
         case .inbox(let reference):
-            return withSession(reference, on: &connection, eventLoop) { session, answer in
-                service.takeInbox(for: session.user) { answer($0.map { .inbox($0) }) }
+            return withSession(reference, on: &connection, eventLoop) { session, reply in
+                service.takeInbox(for: session.user) { reply.answer($0) { .inbox($0) } }
             }
         case .show(let reference):
-            return withSession(reference, on: &connection, eventLoop) { _, answer in
-                service.onlineUsers { answer($0.map { .onlineUsers($0) }) }
+            return withSession(reference, on: &connection, eventLoop) { _, reply in
+                service.onlineUsers { reply.answer($0) { .onlineUsers($0) } }
             }
         case .auth(let username, let password):
             return exclusive(connection, eventLoop) { connection in
@@ -78,9 +78,8 @@ public struct RequestDispatcher: Sendable {
     }
 
     /// Work for a request's session: it throws a refusal it can tell at once, or starts
-    /// store work that calls `answer` with the reply (or a refusal, or a failure).
-    private typealias SessionWork = @Sendable (SessionRecord, _ answer: @escaping StoreCompletion<Reply>) throws(Refusal)
-        -> Void
+    /// store work that completes `reply` (see ``EventLoopPromise/answer(_:_:)``).
+    private typealias SessionWork = @Sendable (SessionRecord, _ reply: EventLoopPromise<Reply>) throws(Refusal) -> Void
 
     /// Runs `work` for the request's session: at once when memory knows the session,
     /// exclusively after asking the store otherwise.
@@ -94,7 +93,7 @@ public struct RequestDispatcher: Sendable {
         case .found(_, let session):
             let promise = eventLoop.makePromise(of: Reply.self)
             do {
-                try work(session) { promise.completeWith($0.flatMapError(Self.replyForRefusal)) }
+                try work(session, promise)
                 return .pending(promise.futureResult)
             } catch {
                 promise.succeed(.refused(error))  // unused, but a promise must not be dropped unfulfilled
@@ -106,13 +105,13 @@ public struct RequestDispatcher: Sendable {
             let service = self.service
             return exclusive(connection, eventLoop) { connection in
                 let (_, session) = try await service.session(for: reference, on: &connection)
-                return try await withCheckedThrowingContinuation { continuation in
-                    do {
-                        try work(session) { continuation.resume(with: $0) }
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
+                let promise = eventLoop.makePromise(of: Reply.self)
+                do throws(Refusal) {
+                    try work(session, promise)
+                } catch {
+                    promise.succeed(.refused(error))
                 }
+                return try await promise.futureResult.get()
             }
         }
     }
@@ -134,9 +133,18 @@ public struct RequestDispatcher: Sendable {
         }
         return .exclusive(promise.futureResult)
     }
+}
 
-    private static func replyForRefusal(_ error: any Error) -> Result<Reply, any Error> {
-        guard let refusal = error as? Refusal else { return .failure(error) }
-        return .success(.refused(refusal))
+extension EventLoopPromise<Reply> {
+    /// Completes the promise with the reply for a service outcome: `reply(value)`, the
+    /// refusal's error reply, or the infrastructure failure (the connection logs it and
+    /// answers ``Refusal/serverFailure``). Called on the store's thread, it is the one hop
+    /// back to the connection's event loop.
+    func answer<Outcome>(_ outcome: Result<Outcome, any Error>, _ reply: (Outcome) -> Reply) {
+        switch outcome {
+        case .success(let value): succeed(reply(value))
+        case .failure(let refusal as Refusal): succeed(.refused(refusal))
+        case .failure(let error): fail(error)
+        }
     }
 }

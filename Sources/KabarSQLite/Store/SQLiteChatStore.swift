@@ -169,17 +169,22 @@ public final class SQLiteChatStore: ChatStore {
         at now: Timestamp,
         completion: @escaping StoreCompletion<Bool>
     ) {
-        // One INSERT per recipient, after looking up their id: a one-row INSERT … VALUES
-        // changes pages in place, where an INSERT … SELECT (which could insert many rows)
-        // first copies each page it changes into a statement journal. A recipient who does
-        // not exist throws, which rolls back the rows already inserted for the others (so
-        // a message to several recipients needs a savepoint, one to a single recipient not).
+        // Every recipient's id first, so that a missing one stores nothing; then one
+        // INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
+        // INSERT … SELECT, which could insert many rows, first copies each page it changes
+        // into a statement journal.) A message to several recipients needs a savepoint, in
+        // case a later INSERT fails; one to a single recipient does not.
         let senderUsername = sender.username.text
         let senderName = sender.profile.name
         database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, { db in
+            var recipientIDs: [Int64] = []
+            recipientIDs.reserveCapacity(recipients.count)
             for recipient in recipients {
                 let found = try db.query("SELECT id FROM users WHERE username = ?", [.text(recipient.text)])
-                guard let recipientID = found.first?.integer(0) else { throw MissingRecipient() }
+                guard let recipientID = found.first?.integer(0) else { return false }
+                recipientIDs.append(recipientID)
+            }
+            for recipientID in recipientIDs {
                 try db.execute(
                     """
                     INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
@@ -188,9 +193,8 @@ public final class SQLiteChatStore: ChatStore {
                     [.text(senderUsername), .text(senderName), .integer(recipientID), .text(text), .integer(now.milliseconds)]
                 )
             }
-        }, completion: { result in
-            completion(result.map { true }.flatMapError { $0 is MissingRecipient ? .success(false) : .failure($0) })
-        })
+            return true
+        }, completion: completion)
     }
 
     public func takeUnreadMessages(
@@ -239,6 +243,3 @@ public final class SQLiteChatStore: ChatStore {
         return UserRecord(id: id, username: username, profile: profile, passwordHash: passwordHash)
     }
 }
-
-/// Rolls back a delivery that named a recipient who does not exist.
-private struct MissingRecipient: Error {}
