@@ -240,6 +240,19 @@ struct SQLiteChatStoreTests {
         #expect(outcomes[100] == false)
     }
 
+    @Test("text binds as itself: empty, small, long, non-ASCII, with a NUL inside")
+    func textBindings() async throws {
+        let texts = ["", "messi", String(repeating: "panjang ", count: 40), "ünïcode 😀 teks", "a\u{0}b"]
+        let echoed = try await store.database.write { db in
+            try texts.map { text in try db.query("SELECT ?, typeof(?1), length(CAST(?1 AS BLOB))", [.text(text)]).first }
+        }
+        for (text, row) in zip(texts, echoed) {
+            #expect(row?.text(0) == text)
+            #expect(row?.text(1) == "text")
+            #expect(row?.integer(2) == Int64(text.utf8.count))
+        }
+    }
+
     @Test("a unit of one change runs without a savepoint: its failed statement leaves none of its rows")
     func singleChangeUnitIsAtomic() async throws {
         let database = store.database

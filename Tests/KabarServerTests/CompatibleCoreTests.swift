@@ -80,17 +80,17 @@ struct CompatibleCoreTests {
         }
     }
 
-    @Test("message text: trimmed, inner spacing, UTF-8 and control characters kept")
+    @Test("message text: trimmed, inner spacing, UTF-8 and control characters (NUL too) kept")
     func messageText() async throws {
         try await withTestServer { server in
             let messi = try await server.rawClient()
             let henderson = try await server.rawClient()
             let token = try await messi.login("messi")
             _ = try await henderson.login("henderson")
-            #expect(try await messi.request("send \(token) henderson \t  halo   apa\tkabar ünïcode 😀 \u{01} \"q\" \\ ") == Expected.messageSent)
+            #expect(try await messi.request("send \(token) henderson \t  halo   apa\tkabar ünïcode 😀 \u{01} \u{0}nul \"q\" \\ ") == Expected.messageSent)
             #expect(
                 try await henderson.request("inbox")
-                    == #"{"status": "OK", "messages": {"messi": [{"msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "halo   apa\tkabar ünïcode 😀 \u0001 \"q\" \\"}]}}"#
+                    == #"{"status": "OK", "messages": {"messi": [{"msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "halo   apa\tkabar ünïcode 😀 \u0001 \u0000nul \"q\" \\"}]}}"#
                     + "\r\n\r\n"
             )
         }

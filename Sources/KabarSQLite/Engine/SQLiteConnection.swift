@@ -143,8 +143,17 @@ final class SQLiteConnection {
         switch value {
         case .integer(let integer):
             code = sqlite_nio_sqlite3_bind_int64(statement, index, integer)
-        case .text(let text):
-            code = sqlite_nio_sqlite3_bind_text(statement, index, text, -1, Self.transient)
+        case .text(var text):
+            // The string's own UTF-8 (or a stack copy of a small one), not a C-string copy.
+            code = text.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { characters in
+                    guard let start = characters.baseAddress else {
+                        // An empty string may have no address, and a null pointer binds NULL.
+                        return sqlite_nio_sqlite3_bind_text(statement, index, "", 0, Self.transient)
+                    }
+                    return sqlite_nio_sqlite3_bind_text(statement, index, start, Int32(characters.count), Self.transient)
+                }
+            }
         case .blob(let bytes):
             code = bytes.withUnsafeBytes { raw in
                 sqlite_nio_sqlite3_bind_blob(statement, index, raw.baseAddress, Int32(raw.count), Self.transient)
