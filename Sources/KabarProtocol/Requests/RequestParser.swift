@@ -80,7 +80,7 @@ public enum RequestParser {
         guard let first = words.nextWord() else { return nil }
         let session: SessionReference
         let recipientList: WordScanner.Word
-        if SessionToken.folded(first) != nil {
+        if SessionToken.isTokenShaped(first) {
             guard let to = words.nextWord() else { return nil }
             session = .token(first.text)
             recipientList = to

@@ -15,34 +15,35 @@ public struct SessionToken: Hashable, Sendable, CustomStringConvertible {
         self.text = text
     }
 
-    /// Whether `word` has the exact UUID shape that makes it a token rather than a username.
-    public static func hasTokenShape(_ word: some StringProtocol) -> Bool {
-        folded(word.utf8) != nil
+    /// Whether `utf8` is 8-4-4-4-12 hex digits (either case) separated by `-`: the shape
+    /// that makes a word a token rather than a username.
+    static func isTokenShaped(_ utf8: some Collection<UInt8>) -> Bool {
+        guard utf8.count == 36 else { return false }
+        for (index, byte) in utf8.enumerated() {
+            switch index {
+            case 8, 13, 18, 23:
+                guard byte == UInt8(ascii: "-") else { return false }
+            default:
+                guard isHexDigit(byte) else { return false }
+            }
+        }
+        return true
     }
 
     /// The token's text with hex digits in lower case, or nil if `utf8` is not UUID-shaped.
-    static func folded(_ utf8: some Collection<UInt8>) -> String? {
-        guard utf8.count == 36 else { return nil }
-        var isTokenShaped = true
-        let text = String(unsafeUninitializedCapacity: 36) { target in
+    private static func folded(_ utf8: some Collection<UInt8>) -> String? {
+        guard isTokenShaped(utf8) else { return nil }
+        return String(unsafeUninitializedCapacity: 36) { target in
             for (index, byte) in utf8.enumerated() {
-                switch (index, byte) {
-                case (8, UInt8(ascii: "-")), (13, UInt8(ascii: "-")), (18, UInt8(ascii: "-")), (23, UInt8(ascii: "-")):
-                    target[index] = byte
-                case (8, _), (13, _), (18, _), (23, _):
-                    isTokenShaped = false
-                case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")):
-                    target[index] = byte
-                case (_, UInt8(ascii: "A")...UInt8(ascii: "F")):
-                    target[index] = byte + 32
-                default:
-                    isTokenShaped = false
-                }
-                if !isTokenShaped { return 0 }
+                target[index] = (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte) ? byte + 32 : byte
             }
             return 36
         }
-        return isTokenShaped ? text : nil
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// A redacted form that is safe for logs: the first eight characters only.
