@@ -39,7 +39,7 @@ struct HostileClientTests {
         // Each ping is 6 bytes in and 40 out: 64 MiB of requests would be 400 MiB of replies.
         let request = Array(String(repeating: "ping\r\n", count: 10_000).utf8)
         var sent = 0
-        while sent < 64 << 20, socket.sendSome(request, waitingUpTo: .seconds(2)) {
+        while sent < 64 << 20, await socket.sendSome(request, waitingUpTo: .seconds(2)) {
             sent += request.count
         }
         let residentPeak = try residentSetBytes(ofProcess: server.processIdentifier)
@@ -49,7 +49,7 @@ struct HostileClientTests {
         #expect(residentPeak - residentBefore < 32 << 20, "server grew from \(residentBefore) to \(residentPeak) bytes")
         // The server first answers what the kernel buffers still take (megabytes of replies),
         // then, with nothing moving for the timeout, closes. Generous: CI machines are busy.
-        #expect(socket.waitForClose(upTo: .seconds(90)))
+        #expect(await socket.waitForClose(upTo: .seconds(90)))
         #expect(try await server.stop() == 0)
         print("never-reading client: \(sent) bytes accepted before the server stopped reading; server RSS \(residentBefore / 1024) KiB -> \(residentPeak / 1024) KiB")
     }

@@ -8,6 +8,10 @@ import Glibc
 
 /// A bare POSIX socket for clients that misbehave on purpose (never read, trickle),
 /// with no client-side buffering that would hide what the server does.
+///
+/// Its waits block a thread for seconds (the never-reading client's, most of a minute),
+/// so they run on a thread of their own rather than take one of the cooperative pool's
+/// threads (two on a two-core machine) from every other test for that long.
 public final class BlockingSocket: @unchecked Sendable {
     private let descriptor: Int32
 
@@ -32,7 +36,16 @@ public final class BlockingSocket: @unchecked Sendable {
 
     /// Writes all of `bytes`, waiting for the socket to take them.
     /// - Returns: false if the socket took nothing for `timeout` (the peer stopped reading).
-    public func sendSome(_ bytes: [UInt8], waitingUpTo timeout: Duration) -> Bool {
+    public func sendSome(_ bytes: [UInt8], waitingUpTo timeout: Duration) async -> Bool {
+        await onOwnThread { self.sendBlocking(bytes, waitingUpTo: timeout) }
+    }
+
+    /// Waits until the peer closes or resets the connection, without reading anything.
+    public func waitForClose(upTo timeout: Duration) async -> Bool {
+        await onOwnThread { self.waitForCloseBlocking(upTo: timeout) }
+    }
+
+    private func sendBlocking(_ bytes: [UInt8], waitingUpTo timeout: Duration) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -47,8 +60,7 @@ public final class BlockingSocket: @unchecked Sendable {
         return true
     }
 
-    /// Waits until the peer closes or resets the connection, without reading anything.
-    public func waitForClose(upTo timeout: Duration) -> Bool {
+    private func waitForCloseBlocking(upTo timeout: Duration) -> Bool {
         let peerClosedWriting: Int16 = 0x2000  // POLLRDHUP (Linux)
         let closedEvents = peerClosedWriting | Int16(POLLHUP) | Int16(POLLERR)
         var entry = pollfd(fd: descriptor, events: closedEvents, revents: 0)
@@ -63,6 +75,13 @@ public final class BlockingSocket: @unchecked Sendable {
         var entry = pollfd(fd: descriptor, events: events, revents: 0)
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         return poll(&entry, 1, milliseconds) > 0 && entry.revents & events != 0
+    }
+}
+
+/// Runs blocking `work` on a new thread and waits for it without holding a pool thread.
+private func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: work()) }.start()
     }
 }
 
