@@ -13,10 +13,8 @@ import VaporCSQLite
 final class SQLiteConnection {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
-    /// While a unit of work with a limit runs: how many more statements that change the
-    /// database it may run.
-    private var changeStatementsLeft: Int?
-    private var changeLimit = ChangeLimitOutcome.kept
+    /// While a unit of work limited to one change runs: how far it got.
+    private var oneChangeUnit: OneChangeProgress?
 
     /// Opens (creating if needed) the database at `path`.
     init(path: String) throws(SQLiteError) {
@@ -84,30 +82,29 @@ final class SQLiteConnection {
 
     // MARK: - Limiting changes
 
-    /// Whether a unit of work kept to the number of changing statements it was allowed.
-    enum ChangeLimitOutcome { case kept, exceeded }
+    /// How far a unit of work limited to one change got.
+    enum OneChangeProgress { case noChangeYet, changed, refusedASecond }
 
-    /// From now until ``endChangeLimit()``, `execute` and `query` run at most `count`
-    /// statements that change the database and refuse any more with
+    /// From now until ``endOneChangeLimit()``, `execute` and `query` run at most one
+    /// statement that changes the database and refuse any more with
     /// ``SQLiteError/secondChange``. (`executeScript` is not counted: no limited unit uses it.)
-    func allowChangeStatements(_ count: Int) {
-        changeStatementsLeft = count
-        changeLimit = .kept
+    func limitToOneChange() {
+        oneChangeUnit = .noChangeYet
     }
 
-    /// Lifts the limit. - Returns: whether a statement was refused for exceeding it.
-    func endChangeLimit() -> ChangeLimitOutcome {
-        changeStatementsLeft = nil
-        return changeLimit
+    /// Lifts the limit. - Returns: how far the unit got.
+    func endOneChangeLimit() -> OneChangeProgress? {
+        defer { oneChangeUnit = nil }
+        return oneChangeUnit
     }
 
     private func countChange(by statement: OpaquePointer) throws(SQLiteError) {
-        guard let left = changeStatementsLeft, sqlite_nio_sqlite3_stmt_readonly(statement) == 0 else { return }
-        guard left > 0 else {
-            changeLimit = .exceeded
+        guard let progress = oneChangeUnit, sqlite_nio_sqlite3_stmt_readonly(statement) == 0 else { return }
+        guard progress == .noChangeYet else {
+            oneChangeUnit = .refusedASecond
             throw .secondChange
         }
-        changeStatementsLeft = left - 1
+        oneChangeUnit = .changed
     }
 
     // MARK: - Statements

@@ -141,9 +141,9 @@ final class SQLiteDatabase: Sendable {
                 try connection.execute("RELEASE unit")
             }
         case .oneStatement:
-            connection.allowChangeStatements(1)
+            connection.limitToOneChange()
             _ = job.run(on: connection)
-            if connection.endChangeLimit() == .exceeded {
+            if connection.endOneChangeLimit() == .refusedASecond {
                 // Its first change cannot be undone alone: give up the whole transaction.
                 try connection.execute("ROLLBACK")
             }
