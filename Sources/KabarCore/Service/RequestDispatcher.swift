@@ -91,13 +91,9 @@ public struct RequestDispatcher: Sendable {
     ) -> Dispatch {
         switch service.sessionFromMemory(for: reference, on: &connection) {
         case .found(_, let session):
-            let promise = eventLoop.makePromise(of: Reply.self)
-            do {
-                try work(session, promise)
-                return .pending(promise.futureResult)
-            } catch {
-                promise.succeed(.refused(error))  // unused, but a promise must not be dropped unfulfilled
-                return .answered(.refused(error))
+            switch Self.start(work, for: session, on: eventLoop) {
+            case .success(let reply): return .pending(reply)
+            case .failure(let refusal): return .answered(.refused(refusal))
             }
         case .refused(let refusal):
             return .answered(.refused(refusal))
@@ -105,14 +101,23 @@ public struct RequestDispatcher: Sendable {
             let service = self.service
             return exclusive(connection, eventLoop) { connection in
                 let (_, session) = try await service.session(for: reference, on: &connection)
-                let promise = eventLoop.makePromise(of: Reply.self)
-                do throws(Refusal) {
-                    try work(session, promise)
-                } catch {
-                    promise.succeed(.refused(error))
-                }
-                return try await promise.futureResult.get()
+                let reply = try Self.start(work, for: session, on: eventLoop).get()
+                return try await reply.get()
             }
+        }
+    }
+
+    /// Starts `work`: the future of its reply, or the refusal it gave at once.
+    private static func start(_ work: SessionWork, for session: SessionRecord, on eventLoop: any EventLoop)
+        -> Result<EventLoopFuture<Reply>, Refusal>
+    {
+        let promise = eventLoop.makePromise(of: Reply.self)
+        do throws(Refusal) {
+            try work(session, promise)
+            return .success(promise.futureResult)
+        } catch {
+            promise.succeed(.refused(error))  // unused, but a promise must not be dropped unfulfilled
+            return .failure(error)
         }
     }
 
