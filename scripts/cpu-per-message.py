@@ -12,8 +12,9 @@ over a 5-second window in the middle of the load divides each thread's CPU time 
     scripts/cpu-per-message.py [--server BINARY] -- --op send -c 50 [-P 16 ...]
 
 The kabar-bench arguments after `--` must make it store messages (`--op send` or `mix`).
-Threads are grouped as the store (`kabar-sqlite`), the event loops (`NIO-ELT-*`) and the
-rest (scrypt's thread pool, Dispatch). A second line gives each group's time waiting on
+Threads are grouped as the store (`kabar-sqlite`), its log flusher (`kabar-flush`, which
+also resumes the callers), the event loops (`NIO-ELT-*`) and the rest (scrypt's thread
+pool, Dispatch). A second line gives each group's time waiting on
 a run queue (runnable, but no CPU free; from /proc/PID/task/*/schedstat) in milliseconds
 per second of the window: when it is large while the machine is not fully busy, the
 threads wake each other in bursts and the chain of hand-offs, not CPU, sets the rate."""
@@ -40,7 +41,7 @@ def free_port():
 def thread_seconds(pid):
     """CPU seconds and run-queue seconds so far of each group of the process's threads."""
     ticks = os.sysconf("SC_CLK_TCK")
-    cpu = {"store": 0.0, "event loops": 0.0, "other": 0.0}
+    cpu = {"store": 0.0, "flusher": 0.0, "event loops": 0.0, "other": 0.0}
     waiting = dict(cpu)
     for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -49,7 +50,8 @@ def thread_seconds(pid):
             schedstat = (task / "schedstat").read_text().split()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-        group = "store" if name == "kabar-sqlite" else "event loops" if name.startswith("NIO-ELT") else "other"
+        groups = {"kabar-sqlite": "store", "kabar-flush": "flusher"}
+        group = groups.get(name) or ("event loops" if name.startswith("NIO-ELT") else "other")
         cpu[group] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
         waiting[group] += int(schedstat[1]) / 1e9  # nanoseconds runnable but not running
     return cpu, waiting

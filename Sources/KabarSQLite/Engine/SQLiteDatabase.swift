@@ -16,8 +16,10 @@ import Foundation
 /// runs without a savepoint: SQLite makes each statement all or nothing by itself.
 ///
 /// So a reply that waits for `write` waits for a durable commit, while many concurrent
-/// writers share one fsync. SQLite blocks, so it never runs on an event loop or the
-/// cooperative pool.
+/// writers share one flush of the log. With ``SQLiteDurability/full`` the flush is not part
+/// of the commit: a ``CommitFlusher`` does it on a thread of its own while the worker runs the
+/// next batch, and resumes the callers after it. SQLite blocks, so it never runs on an event
+/// loop or the cooperative pool.
 final class SQLiteDatabase: Sendable {
     private let queue: JobQueue
     /// The most units of work that share one transaction.
@@ -28,29 +30,51 @@ final class SQLiteDatabase: Sendable {
     ///
     /// - Parameter migrations: the schema, oldest first; entry `n` moves `user_version`
     ///   from `n` to `n + 1`.
-    init(path: String, durability: SQLiteDurability = .full, migrations: [String]) throws {
+    /// - Parameter flushLog: how a ``SQLiteDurability/full`` database makes its commits
+    ///   durable; tests wrap ``WriteAheadLog/flush()`` to hold or fail it.
+    init(
+        path: String,
+        durability: SQLiteDurability = .full,
+        migrations: [String],
+        flushLog: @escaping @Sendable (WriteAheadLog) throws -> Void = { try $0.flush() }
+    ) throws {
         let connection = try SQLiteConnection(path: path)
+        // SQLite itself never flushes at a commit (`NORMAL`): with `full` durability the
+        // flusher flushes the log after each commit, before its callers hear of it. That is
+        // as durable as `FULL`, which flushes the same file inside the commit: with `NORMAL`
+        // SQLite still flushes the log before a checkpoint copies it into the database file
+        // (and that file after), and starts the log over only once all of it was copied,
+        // flushing the new header first. So a commit is on disk once the log holding it was
+        // flushed, by the flusher or by a checkpoint; a crash before that loses only commits
+        // nobody was told of (the log's checksums end recovery at the last whole commit).
         try connection.executeScript(
             """
             PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL");
+            PRAGMA synchronous = NORMAL;
             PRAGMA foreign_keys = ON;
             """
         )
         try Self.migrate(connection, migrations)
+        var flusher: CommitFlusher?
+        if durability == .full {
+            let log = try WriteAheadLog(ofDatabaseAt: path)
+            try flushLog(log)  // the migrations' commits
+            flusher = CommitFlusher { try flushLog(log) }
+        }
         let queue = JobQueue()
         self.queue = queue
-        let worker = UncheckedSendableBox(connection)
+        let worker = UncheckedSendableBox((connection, flusher))
         Thread {
             // Named from inside: on Linux a name set before `start()` never reaches the
             // system, and `top -H` or `perf` should show which thread is the store.
             Thread.current.name = "kabar-sqlite"
-            Self.serve(queue, worker.value)
+            Self.serve(queue, worker.value.0, resumingThrough: worker.value.1)
         }.start()
     }
 
-    /// Hands `body` to the worker thread; `completion` gets its result, on the worker
-    /// thread, once the transaction that contains it is committed.
+    /// Hands `body` to the worker thread; `completion` gets its result, on a thread of the
+    /// database, once the transaction that contains it is committed (and durable, with
+    /// ``SQLiteDurability/full``).
     ///
     /// Units run in the order they were submitted: a caller that submits several without
     /// waiting sees their effects in that order.
@@ -87,20 +111,32 @@ final class SQLiteDatabase: Sendable {
 
     // MARK: - Worker
 
-    private static func serve(_ queue: JobQueue, _ connection: SQLiteConnection) {
-        while let batch = queue.nextBatch(maximum: maximumBatch) {
-            runBatch(batch[...], on: connection)
+    /// Resumes the callers of a batch, given how its transaction ended.
+    private typealias Resume = (ArraySlice<any DatabaseJob>, (any Error)?) -> Void
+
+    private static func serve(_ queue: JobQueue, _ connection: SQLiteConnection, resumingThrough flusher: CommitFlusher?) {
+        let resume: Resume = { jobs, commitError in
+            guard let flusher else { return jobs.forEach { $0.finish(commitError: commitError) } }
+            flusher.resume(jobs, commitError: commitError)
         }
+        while let batch = queue.nextBatch(maximum: maximumBatch) {
+            if let failure = flusher?.failure {
+                resume(batch[...], failure)  // not run: it could not be made durable
+            } else {
+                runBatch(batch[...], on: connection, then: resume)
+            }
+        }
+        flusher?.finish()
         connection.close()
         queue.workerFinished()
     }
 
-    private static func runBatch(_ batch: ArraySlice<any DatabaseJob>, on connection: SQLiteConnection) {
+    private static func runBatch(_ batch: ArraySlice<any DatabaseJob>, on connection: SQLiteConnection, then resume: Resume) {
         guard !batch.isEmpty else { return }
         do {
             try connection.execute("BEGIN IMMEDIATE")
         } catch {
-            batch.forEach { $0.finish(commitError: error) }
+            resume(batch, error)
             return
         }
         for index in batch.indices {
@@ -115,17 +151,17 @@ final class SQLiteDatabase: Sendable {
                 // I/O errors (and the worker does after a unit broke its promise of a
                 // single change): the units so far are rolled back, and the ones after it
                 // have not run yet. They get a transaction of their own.
-                batch[...index].forEach { $0.finish(commitError: SQLiteError.rolledBackByAnotherUnit) }
-                runBatch(batch[(index + 1)...], on: connection)
+                resume(batch[...index], SQLiteError.rolledBackByAnotherUnit)
+                runBatch(batch[(index + 1)...], on: connection, then: resume)
                 return
             }
         }
         do {
             try connection.execute("COMMIT")
-            batch.forEach { $0.finish(commitError: nil) }
+            resume(batch, nil)
         } catch {
             _ = try? connection.execute("ROLLBACK")
-            batch.forEach { $0.finish(commitError: error) }
+            resume(batch, error)
         }
     }
 
@@ -201,9 +237,10 @@ enum UnitChanges: Sendable {
 
 /// How hard SQLite works to make a commit survive a crash.
 public enum SQLiteDurability: String, Sendable, CaseIterable {
-    /// fsync at every commit (`synchronous=FULL`): a commit survives power loss.
+    /// The log is flushed after every commit, before its callers hear of it: a commit
+    /// reported survives power loss.
     case full
-    /// fsync at checkpoints only (`synchronous=NORMAL` in WAL mode): a commit survives a
-    /// crash of the server process, not of the machine.
+    /// The log is flushed at checkpoints only (`synchronous=NORMAL` in WAL mode): a commit
+    /// survives a crash of the server process, not of the machine.
     case normal
 }

@@ -1,0 +1,165 @@
+import Foundation
+@testable import KabarSQLite
+import Synchronization
+import Testing
+
+/// How a database with full durability reports commits: only after the log is flushed,
+/// while the worker goes on with the next batch, and never again after a flush failed.
+@Suite("SQLite durable commits")
+struct DurableCommitTests {
+    let path: String
+
+    init() throws {
+        let directory = NSTemporaryDirectory() + "kabar-durable-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = directory + "/kabar.sqlite"
+    }
+
+    /// A database of one table, `t (v INTEGER)`, whose log flushes pass through `flushes`.
+    func openDatabase(flushes: FlushGate) throws -> SQLiteDatabase {
+        try SQLiteDatabase(path: path, migrations: ["CREATE TABLE t (v INTEGER)"]) { log in
+            try flushes.pass()
+            try log.flush()
+        }
+    }
+
+    /// The values in `t`, read through a connection of its own: what is committed,
+    /// whether or not the database has reported it.
+    func committedValues() throws -> [Int64] {
+        let reader = try SQLiteConnection(path: path)
+        defer { reader.close() }
+        return try reader.query("SELECT v FROM t ORDER BY v").compactMap { $0.integer(0) }
+    }
+
+    @Test("a caller hears of its commit only after the log is flushed, and the worker runs the next batch meanwhile")
+    func reportedAfterFlush() async throws {
+        let flushes = FlushGate()
+        let database = try openDatabase(flushes: flushes)
+        let reported = Shared<[Int64]>([])
+        let secondRan = Shared(false)
+
+        flushes.hold()
+        database.submit({ db in try db.execute("INSERT INTO t (v) VALUES (1)") }, completion: { result in
+            if case .success = result { reported.withLock { $0.append(1) } }
+        })
+        try await eventually { flushes.waiting == 1 }  // committed; its flush is held
+        database.submit({ db in
+            try db.execute("INSERT INTO t (v) VALUES (2)")
+            secondRan.withLock { $0 = true }
+        }, completion: { result in
+            if case .success = result { reported.withLock { $0.append(2) } }
+        })
+        try await eventually { secondRan.withLock { $0 } }
+        try await eventually { try committedValues() == [1, 2] }
+        #expect(reported.withLock { $0 }.isEmpty, "a commit was reported before the log was flushed")
+
+        flushes.release()
+        try await eventually { reported.withLock { $0 } == [1, 2] }
+        #expect(flushes.passed >= 2)  // the migrations' flush, then at least one for the two commits
+        await database.close()
+    }
+
+    @Test("a failed flush fails the units it covered and every later one, which do not run")
+    func failedFlush() async throws {
+        struct DiskGone: Error {}
+        let flushes = FlushGate()
+        let database = try openDatabase(flushes: flushes)
+        try await database.write { db in try db.execute("INSERT INTO t (v) VALUES (1)") }
+
+        flushes.failFromNowOn(with: DiskGone())
+        await #expect(throws: DiskGone.self) {
+            try await database.write { db in try db.execute("INSERT INTO t (v) VALUES (2)") }
+        }
+        let laterRan = Shared(false)
+        await #expect(throws: DiskGone.self) {
+            try await database.write { _ in laterRan.withLock { $0 = true } }
+        }
+        #expect(!laterRan.withLock { $0 })
+        #expect(try committedValues() == [1, 2], "the failed flush's commit stays in the log; only its report is withheld")
+        await database.close()
+    }
+
+    @Test("the log flushed is the database's own `-wal` file")
+    func logIsTheDatabases() async throws {
+        #expect(throws: SQLiteError.self) { try WriteAheadLog(ofDatabaseAt: path) }  // no database yet
+        let database = try openDatabase(flushes: FlushGate())
+        try await database.write { db in try db.execute("INSERT INTO t (v) VALUES (1)") }
+        let log = try WriteAheadLog(ofDatabaseAt: path)
+        try log.flush()
+        let walSize = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int
+        #expect((walSize ?? 0) > 0, "the commit went to the log the flusher opens")
+        await database.close()
+    }
+}
+
+/// Stands between the database and its log flushes: can hold them, count them, or fail them.
+final class FlushGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var isHeld = false
+    private var failure: (any Error)?
+    private var waitingCount = 0
+    private var passedCount = 0
+
+    /// Flushes waiting to pass.
+    var waiting: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return waitingCount
+    }
+
+    /// Flushes let through.
+    var passed: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return passedCount
+    }
+
+    func hold() {
+        condition.lock()
+        isHeld = true
+        condition.unlock()
+    }
+
+    func release() {
+        condition.lock()
+        isHeld = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func failFromNowOn(with error: any Error) {
+        condition.lock()
+        failure = error
+        condition.unlock()
+    }
+
+    /// Called by the flusher before each flush: waits while held, throws once failing.
+    func pass() throws {
+        condition.lock()
+        defer { condition.unlock() }
+        waitingCount += 1
+        while isHeld { condition.wait() }
+        waitingCount -= 1
+        if let failure { throw failure }
+        passedCount += 1
+    }
+}
+
+/// A value shared between the test and the database's threads.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout sending Value) -> sending T) -> T { mutex.withLock(body) }
+}
+
+/// Polls `condition` every millisecond for up to 10 s.
+private func eventually(_ condition: () throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while try !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition still false after 10 s", sourceLocation: sourceLocation)
+            return
+        }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
