@@ -79,15 +79,16 @@ struct DurableCommitTests {
         await database.close()
     }
 
-    @Test("the log flushed is the database's own `-wal` file")
+    @Test("the log flushed is the one SQLite writes, also when the database path is a symbolic link")
     func logIsTheDatabases() async throws {
-        #expect(throws: SQLiteError.self) { try WriteAheadLog(ofDatabaseAt: path) }  // no database yet
-        let database = try openDatabase(flushes: FlushGate())
+        let link = path + "-link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        let database = try SQLiteDatabase(path: link, migrations: ["CREATE TABLE t (v INTEGER)"])
         try await database.write { db in try db.execute("INSERT INTO t (v) VALUES (1)") }
-        let log = try WriteAheadLog(ofDatabaseAt: path)
-        try log.flush()
-        let walSize = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int
-        #expect((walSize ?? 0) > 0, "the commit went to the log the flusher opens")
+        let logPath = try await database.write { db in db.writeAheadLogPath }
+        #expect(logPath == path + "-wal", "SQLite keeps the log next to the file the link names")
+        let logSize = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int
+        #expect((logSize ?? 0) > 0, "the commit went to that log")
         await database.close()
     }
 }

@@ -77,6 +77,15 @@ final class SQLiteConnection {
     /// Whether a transaction is open (SQLite ends one by itself after some errors).
     var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(handle) == 0 }
 
+    /// The file SQLite keeps the database's write-ahead log in: the database file's path
+    /// with `-wal` appended, after SQLite followed any symbolic links in it.
+    var writeAheadLogPath: String {
+        guard let database = sqlite_nio_sqlite3_db_filename(handle, "main"),
+            let log = sqlite_nio_sqlite3_filename_wal(database)
+        else { return "" }
+        return String(cString: log)
+    }
+
     /// The rowid of the last inserted row.
     var lastInsertedRowID: Int64 { sqlite_nio_sqlite3_last_insert_rowid(handle) }
 

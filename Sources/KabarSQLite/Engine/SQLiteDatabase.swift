@@ -57,7 +57,7 @@ final class SQLiteDatabase: Sendable {
         try Self.migrate(connection, migrations)
         var flusher: CommitFlusher?
         if durability == .full {
-            let log = try WriteAheadLog(ofDatabaseAt: path)
+            let log = try WriteAheadLog(at: connection.writeAheadLogPath)
             try flushLog(log)  // the migrations' commits
             flusher = CommitFlusher { try flushLog(log) }
         }

@@ -21,10 +21,9 @@ import Darwin
 final class WriteAheadLog: Sendable {
     private let descriptor: Int32
 
-    /// Opens the log of the database at `databasePath`, which must be in WAL mode and
-    /// already opened by SQLite (so that the log exists).
-    init(ofDatabaseAt databasePath: String) throws(SQLiteError) {
-        let path = databasePath + "-wal"
+    /// Opens the log at `path` (``SQLiteConnection/writeAheadLogPath`` of a connection in
+    /// WAL mode that has read the database, so that the log exists).
+    init(at path: String) throws(SQLiteError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .walUnavailable(path: path, errno: errno) }
         self.descriptor = descriptor
