@@ -66,7 +66,7 @@ import matplotlib.pyplot as plt
 
 counts = sorted({int(r["name"].split("c")[-1]) for r in sweep})
 figure, (throughput, latency) = plt.subplots(1, 2, figsize=(11, 4))
-for server, label in (("kabar", "Kabar send (fsync per commit)"), ("redis", "Redis RPUSH (memory)")):
+for server, label in (("kabar", "Kabar send (durable: log flushed after each commit)"), ("redis", "Redis RPUSH (memory)")):
     rows = {int(r["name"].split("c")[-1]): r for r in sweep if r["server"] == server}
     xs = [c for c in counts if c in rows]
     throughput.plot(xs, [rows[c]["requests_per_second"] for c in xs], marker="o", label=label)
