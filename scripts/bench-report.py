@@ -53,6 +53,10 @@ for row in load("disk.jsonl"):
     print(f"disk: a 4 KiB append + fdatasync takes p50 {fsync['p50']} ms, p90 {fsync['p90']} ms, "
           f"p99 {fsync['p99']} ms (every durable reply waits for at least one)")
 
+cpu = results / "cpu.md"
+if cpu.exists():
+    print("\nCPU per request (scripts/cpu-per-request.py):\n" + cpu.read_text().rstrip())
+
 sweep = load("sweep.jsonl")
 if not sweep:
     sys.exit(0)
