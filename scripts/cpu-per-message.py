@@ -20,40 +20,27 @@ per second of the window: when it is large while the machine is not fully busy, 
 threads wake each other in bursts and the chain of hand-offs, not CPU, sets the rate."""
 import argparse
 import os
-import pathlib
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 
+from processes import free_port, threads, wait_for_port
+
 WINDOW_SECONDS = 5
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def thread_seconds(pid):
     """CPU seconds and run-queue seconds so far of each group of the process's threads."""
-    ticks = os.sysconf("SC_CLK_TCK")
     cpu = {"store": 0.0, "flusher": 0.0, "event loops": 0.0, "other": 0.0}
     waiting = dict(cpu)
-    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            schedstat = (task / "schedstat").read_text().split()
-        except FileNotFoundError:  # the thread ended meanwhile
-            continue
-        groups = {"kabar-sqlite": "store", "kabar-flush": "flusher"}
+    groups = {"kabar-sqlite": "store", "kabar-flush": "flusher"}
+    for name, cpu_seconds, waiting_seconds in threads(pid):
         group = groups.get(name) or ("event loops" if name.startswith("NIO-ELT") else "other")
-        cpu[group] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-        waiting[group] += int(schedstat[1]) / 1e9  # nanoseconds runnable but not running
+        cpu[group] += cpu_seconds
+        waiting[group] += waiting_seconds
     return cpu, waiting
 
 
@@ -63,17 +50,6 @@ def stored_messages(database):
         return connection.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
     finally:
         connection.close()
-
-
-def wait_for_port(port, server):
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port)).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("kabar-server did not start")
 
 
 def main():
@@ -91,7 +67,7 @@ def main():
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port, server)
+        wait_for_port(port, server, "kabar-server")
         bench = [options.bench, "-p", str(port), "--users", "50"]
         # Registers the bench users, so that scrypt runs before the window.
         subprocess.run(bench + ["-c", "50", "--duration", "2", "--op", "ping"], check=True, capture_output=True)

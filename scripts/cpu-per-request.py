@@ -15,13 +15,12 @@ generators' from their rusage. `--json FILE` also writes one JSON object per row
 import argparse
 import json
 import os
-import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from processes import free_port, threads, wait_for_port
 
 CONNECTIONS = 50
 CORES = os.cpu_count()
@@ -31,36 +30,10 @@ REDIS_CASES = [("PING_INLINE", "ping_inline", 1, 500_000), ("RPUSH", "rpush", 1,
                ("RPUSH", "rpush", 16, 3_000_000)]
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port, process, name):
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port)).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{name} did not start")
-
-
 def process_cpu_seconds(pid, leaving_out=None):
     """CPU seconds so far of the process's threads, except those whose name starts with
     `leaving_out`."""
-    seconds = 0.0
-    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # the thread ended meanwhile
-            continue
-        if leaving_out is None or not name.startswith(leaving_out):
-            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    return seconds
+    return sum(cpu for name, cpu, _ in threads(pid) if leaving_out is None or not name.startswith(leaving_out))
 
 
 def run_measured(command, server_pid, leaving_out=None):
