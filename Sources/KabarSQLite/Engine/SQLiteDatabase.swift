@@ -55,20 +55,22 @@ final class SQLiteDatabase: Sendable {
             """
         )
         try Self.migrate(connection, migrations)
-        var flusher: CommitFlusher?
+        let flusher: CommitFlusher?
         if durability == .full {
             let log = try WriteAheadLog(at: connection.writeAheadLogPath)
             try flushLog(log)  // the migrations' commits
             flusher = CommitFlusher { try flushLog(log) }
+        } else {
+            flusher = nil
         }
         let queue = JobQueue()
         self.queue = queue
-        let worker = UncheckedSendableBox((connection, flusher))
+        let worker = UncheckedSendableBox(connection)
         Thread {
             // Named from inside: on Linux a name set before `start()` never reaches the
             // system, and `top -H` or `perf` should show which thread is the store.
             Thread.current.name = "kabar-sqlite"
-            Self.serve(queue, worker.value.0, resumingThrough: worker.value.1)
+            Self.serve(queue, worker.value, resumingThrough: flusher)
         }.start()
     }
 
