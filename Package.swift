@@ -158,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KabarSQLiteTests",
-            dependencies: ["KabarSQLite", "KabarCore", "KabarProtocol"],
+            dependencies: ["KabarSQLite", "KabarCore", "KabarProtocol", "KabarTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 @testable import KabarSQLite
 import Synchronization
+import KabarTestSupport
 import Testing
 
 /// How a database with full durability reports commits: only after the log is flushed,
@@ -146,12 +147,6 @@ final class FlushGate: @unchecked Sendable {
     }
 }
 
-/// A value shared between the test and the database's threads.
-final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<T: Sendable>(_ body: (inout sending Value) -> sending T) -> T { mutex.withLock(body) }
-}
 
 /// Polls `condition` every millisecond for up to 10 s.
 private func eventually(_ condition: () throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
