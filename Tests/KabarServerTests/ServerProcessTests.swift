@@ -49,6 +49,37 @@ struct ServerProcessTests {
         #expect(try await restarted.stop() == 0)
     }
 
+    @Test("three servers with --demo and a `user add` started together on one new file: all succeed, schema and users made once")
+    func startTogether() async throws {
+        for round in 0..<5 {
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let database = directory + "/kabar.sqlite"
+            async let first = ServerProcess(arguments: ["--demo", "--database", database])
+            async let second = ServerProcess(arguments: ["--demo", "--database", database])
+            async let third = ServerProcess(arguments: ["--demo", "--database", database])
+            async let add = runProduct(
+                "kabar-server",
+                ["user", "add", "budi", "--name", "Budi", "--country", "Indonesia", "--password-stdin", "--database", database],
+                input: "rahasia123\n"
+            )
+            let added = try await add
+            #expect(added.status == 0, "round \(round): \(added.errorOutput)")
+            let servers = try await [first, second, third]
+            for server in servers {
+                let client = try await RawClient.connect(port: server.port)
+                _ = try await client.login("messi")
+                await client.close()
+            }
+            for status in try await servers.concurrentMap({ try await $0.stop() }) {
+                #expect(status == 0, "round \(round)")
+            }
+            let list = try await runProduct("kabar-server", ["user", "list", "--database", database])
+            let usernames = list.output.split(separator: "\n").map { $0.split(separator: "\t").first.map(String.init) ?? "" }
+            #expect(usernames == ["budi", "henderson", "lineker", "messi"], "round \(round)")
+        }
+    }
+
     @Test("user add, list, passwd and remove work on the database of a running server")
     func adminCommands() async throws {
         let database = try makeTemporaryDirectory() + "/kabar.sqlite"

@@ -47,14 +47,16 @@ final class SQLiteDatabase: Sendable {
         // flushing the new header first. So a commit is on disk once the log holding it was
         // flushed, by the flusher or by a checkpoint; a crash before that loses only commits
         // nobody was told of (the log's checksums end recovery at the last whole commit).
-        try connection.executeScript(
-            """
-            PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = NORMAL;
-            PRAGMA foreign_keys = ON;
-            """
-        )
-        try Self.migrate(connection, migrations)
+        try Self.retryingWhileBusy {
+            try connection.executeScript(
+                """
+                PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = NORMAL;
+                PRAGMA foreign_keys = ON;
+                """
+            )
+        }
+        try Self.retryingWhileBusy { try Self.migrate(connection, migrations) }
         let flusher: CommitFlusher?
         if durability == .full {
             let log = try WriteAheadLog(at: connection.writeAheadLogPath)
@@ -188,11 +190,43 @@ final class SQLiteDatabase: Sendable {
         }
     }
 
+    /// Runs `body` again while SQLite answers `SQLITE_BUSY`, for up to about five seconds.
+    ///
+    /// The busy handler retries a lock that another connection holds, but when two
+    /// connections that both read a new file both want to write it (switching it to WAL,
+    /// or starting their migrations), SQLite refuses one of them at once rather than let
+    /// both wait for each other. Starting over releases its read lock, so the other gets on.
+    private static func retryingWhileBusy(_ body: () throws -> Void) throws {
+        var attempts = 0
+        while true {
+            do {
+                return try body()
+            } catch let error as SQLiteError where error.code & 0xFF == 5 && attempts < 5_000 {  // SQLITE_BUSY
+                attempts += 1
+                usleep(1_000)
+            }
+        }
+    }
+
+    /// Brings the schema up to date in one transaction.
+    ///
+    /// Several processes may open a new file at the same moment (servers starting
+    /// together, `kabar-server user add` while one starts). The version is read only after
+    /// the write lock is held, so the second opener waits for the first one's migrations
+    /// and then finds nothing left to do, instead of running them again.
     private static func migrate(_ connection: SQLiteConnection, _ migrations: [String]) throws {
-        let current = try connection.query("PRAGMA user_version").first?.integer(0) ?? 0
-        guard current <= migrations.count else { throw SQLiteError.newerSchema(Int(current)) }
-        for version in Int(current)..<migrations.count {
-            try connection.executeScript("BEGIN IMMEDIATE; \(migrations[version]); PRAGMA user_version = \(version + 1); COMMIT;")
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let current = Int(try connection.query("PRAGMA user_version").first?.integer(0) ?? 0)
+            guard current <= migrations.count else { throw SQLiteError.newerSchema(current) }
+            if current < migrations.count {
+                for migration in migrations[current...] { try connection.executeScript(migration) }
+                try connection.executeScript("PRAGMA user_version = \(migrations.count)")
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            if connection.isInTransaction { _ = try? connection.execute("ROLLBACK") }
+            throw error
         }
     }
 }
