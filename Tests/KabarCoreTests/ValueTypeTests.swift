@@ -1,4 +1,4 @@
-import KabarCore
+@testable import KabarCore
 import KabarProtocol
 import NIOPosix
 import Testing
@@ -23,7 +23,25 @@ struct ValueTypeTests {
         #expect(Password(String(repeating: "p", count: 257)) == nil)
         #expect(Password("pass word") == nil)
         #expect(Password("ünïcödé") != nil)  // 11 bytes
-        #expect(!"\(Password("surabaya")!)".contains("surabaya"))
+        let password = Password("surabaya")!
+        var dumped = ""
+        dump(password, to: &dumped)
+        for text in ["\(password)", String(reflecting: password), dumped, "\([password])"] {
+            #expect(!text.contains("surabaya"), "\(text)")
+        }
+    }
+
+    @Test("a connection bound to a session never shows its whole token")
+    func connectionContextRedactsToken() throws {
+        let token = try #require(SessionToken("8cab384c-10cf-417e-befd-b17a1074e5e9"))
+        var context = ConnectionContext(id: 1, clientAddress: "127.0.0.1")
+        context.boundToken = token
+        var dumped = ""
+        dump(context, to: &dumped)
+        for text in ["\(context)", String(reflecting: context), dumped] {
+            #expect(!text.contains(token.text), "\(text)")
+            #expect(!text.contains("b17a1074e5e9"), "\(text)")
+        }
     }
 
     @Test("profiles: 1 to 64 characters, no control characters, not blank")

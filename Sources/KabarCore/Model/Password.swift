@@ -2,8 +2,8 @@
 
 /// A password acceptable for a new account: 8 to 256 bytes of UTF-8, no whitespace.
 ///
-/// Its `description` never shows the secret.
-public struct Password: Sendable, CustomStringConvertible {
+/// Its `description` and `Mirror` never show the secret.
+public struct Password: Sendable, CustomStringConvertible, CustomReflectable {
     public let text: String
 
     public static let allowedLength = 8...256
@@ -16,4 +16,6 @@ public struct Password: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "Password(redacted)" }
+
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
