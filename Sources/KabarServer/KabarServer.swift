@@ -127,7 +127,7 @@ public final class KabarServer: Service, Sendable {
             ByteToMessageHandler(LineFrameDecoder(maximumLineLength: configuration.maximumLineLength))
         )
         // Next to the decoder, so that it sees the socket's reads as they are.
-        try pipeline.addHandler(ReadStopper())
+        try pipeline.addHandler(ReadStopper(drainTime: configuration.shutdownDrainTime.timeAmount))
         if let rate = configuration.requestsPerSecond {
             try pipeline.addHandler(RequestRateLimiter(requestsPerSecond: rate, burst: configuration.requestBurst))
         }

@@ -31,6 +31,9 @@ public struct KabarServerConfiguration: Sendable {
     public var maximumNewConnectionsPerMinute: Int
     /// Whether 127.0.0.1 and ::1 skip the per-address limits.
     public var exemptsLoopback: Bool
+    /// How long connections are still read after a graceful shutdown begins, so that
+    /// requests clients had already sent are answered (see ``ReadStopper``).
+    public var shutdownDrainTime: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -45,7 +48,8 @@ public struct KabarServerConfiguration: Sendable {
         maximumConnections: Int = 16_384,
         maximumConnectionsPerAddress: Int = 256,
         maximumNewConnectionsPerMinute: Int = 600,
-        exemptsLoopback: Bool = true
+        exemptsLoopback: Bool = true,
+        shutdownDrainTime: Duration = .seconds(1)
     ) {
         self.host = host
         self.port = port
@@ -60,6 +64,7 @@ public struct KabarServerConfiguration: Sendable {
         self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
         self.maximumNewConnectionsPerMinute = maximumNewConnectionsPerMinute
         self.exemptsLoopback = exemptsLoopback
+        self.shutdownDrainTime = shutdownDrainTime
     }
 }
 

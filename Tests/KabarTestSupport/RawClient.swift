@@ -62,6 +62,9 @@ public final class RawClient: Sendable {
     /// Whether the server has closed the connection.
     public var isClosed: Bool { collector.state.withLock { $0.isClosed } }
 
+    /// The error that ended the connection (a reset, for one), if it did not end cleanly.
+    public var endingError: String? { collector.state.withLock { $0.endingError } }
+
     /// Bytes received and not read yet.
     public var pendingText: String { collector.state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
 
@@ -98,6 +101,7 @@ final class ByteCollector: Sendable {
     struct State {
         var bytes: [UInt8] = []
         var isClosed = false
+        var endingError: String?
 
         mutating func takeReply() -> String? {
             let terminator: [UInt8] = Array("\r\n\r\n".utf8)
@@ -141,6 +145,7 @@ private final class ByteCollectorHandler: ChannelInboundHandler, Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        collector.state.withLock { $0.endingError = $0.endingError ?? "\(error)" }
         markClosed()
         context.close(promise: nil)
     }

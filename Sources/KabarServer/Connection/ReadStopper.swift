@@ -8,30 +8,27 @@ struct ConnectionQuiesceEvent: Sendable {}
 
 // MARK: - ReadStopper
 
-/// Ends the stream of requests at graceful shutdown, for plain and TLS connections alike.
+/// Ends the stream of requests at graceful shutdown, and closes so that the client
+/// receives every reply, for plain and TLS connections alike.
 ///
-/// On ``ConnectionQuiesceEvent`` it keeps reading only what the client had already sent.
-/// It looks every ``quietPeriod``; once a request for more data has gone unanswered from
-/// one look to the next, the socket is taken to be empty: it stops reading, drops anything
-/// that still arrives, and tells the ``ConnectionHandler`` that input has ended; that
-/// answers every request read and closes the connection. Time the connection spends not
-/// asking (its requests in progress are at their limit) does not count, so a pipelining
-/// client's queued lines are all read. A client that never stops sending is cut off by the
-/// server's shutdown timeout.
+///     reading ──quiesce──▶ draining ──drain time──▶ stopped ──close──▶ lingering ──▶ closed
+///                         (still reads)            (reads nothing;   (output closed;  (the client
+///                                                   input ended)      input dropped)   closed, or
+///                                                                                      linger time)
 ///
-/// The period is long because TCP can hold back what a client has sent. When the server
-/// has stopped reading a connection (its requests in progress at their limit), the
-/// connection's receive window closes, and the client's kernel sends the rest only after it
-/// learns that the window opened again, sometimes from its own window probe. A 50 ms
-/// period dropped the last lines of a client that had pipelined 60,000 sends: gaps of
-/// 100–650 ms were measured between the server asking for data and the next piece
-/// arriving while the client still had data queued.
+/// On ``ConnectionQuiesceEvent`` it goes on reading for ``drainTime`` (one second by
+/// default), so that lines a client had already sent, a pipelined burst among them, are
+/// read and answered; then it stops reading, drops anything that still arrives, and tells
+/// the ``ConnectionHandler`` that input has ended; that answers every request read and
+/// closes the connection. The drain is bounded, not "until the client goes quiet": a
+/// client that sends its next request as soon as the last is answered never goes quiet,
+/// and a rolling restart must not wait the whole shutdown timeout for it.
 ///
-/// Looks are counted rather than timed: the event loop runs every task that falls due
-/// before it polls sockets again, so after a stall (a busy machine preempting the loop's
-/// thread) a look can run just after a request for data, before the loop could read what
-/// waits in the socket, however long ago the clock says the request was made. A request
-/// already outstanding at the previous look has had a whole period to be answered.
+/// The close that follows is lingering. Closing a socket whose input holds unread bytes
+/// (the busy client's next request) makes the kernel reset the connection, which throws
+/// away replies not yet delivered. So it closes only the output: the client reads every
+/// reply and then the end of the stream. It reads and drops the client's input until the
+/// client closes too, or ``lingerTime`` passes, and only then closes the socket.
 ///
 /// It sits next to the line decoder, so that the reads and read requests it sees are the
 /// socket's own.
@@ -40,75 +37,127 @@ final class ReadStopper: ChannelDuplexHandler {
     typealias InboundOut = LineFramer.Frame
     typealias OutboundIn = NIOAny
 
-    static let quietPeriod: TimeAmount = .seconds(1)
+    static let defaultDrainTime: TimeAmount = .seconds(1)
+    static let lingerTime: TimeAmount = .milliseconds(500)
 
     private enum State {
         case reading
-        /// Shutting down: reading what is already on its way, looking every quiet period.
-        case draining(nextLook: Scheduled<Void>?)
+        /// Shutting down: still reading what comes, until the drain time is over.
+        case draining(end: Scheduled<Void>)
+        /// Input ended: nothing more is read.
         case stopped
+        /// The output is closed; the client's input is read and dropped until it closes.
+        case lingering(timeout: Scheduled<Void>, closePromise: EventLoopPromise<Void>?)
+        case closed
     }
 
+    private let drainTime: TimeAmount
     private var state = State.reading
-    /// Looks so far; the quiesce event counts as the first.
-    private var looks = 0
-    /// The value of `looks` when the connection asked the socket for data that has not come
-    /// yet; nil while it is not asking.
-    private var unansweredReadSinceLook: Int?
+
+    /// - Parameter drainTime: how long a shutting-down connection still reads.
+    init(drainTime: TimeAmount = ReadStopper.defaultDrainTime) {
+        self.drainTime = drainTime
+    }
+
+    // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        unansweredReadSinceLook = nil
-        guard !isStopped else { return }
+        guard isReadingRequests else { return }
         context.fireChannelRead(data)
     }
 
-    /// A read from the socket ended (it may have held no complete line).
     func channelReadComplete(context: ChannelHandlerContext) {
-        unansweredReadSinceLook = nil
-        guard !isStopped else { return }
+        guard isReadingRequests else { return }
         context.fireChannelReadComplete()
-    }
-
-    func read(context: ChannelHandlerContext) {
-        guard !isStopped else { return }
-        if unansweredReadSinceLook == nil { unansweredReadSinceLook = looks }
-        context.read()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch (state, event) {
+        case (.reading, is ConnectionQuiesceEvent):
+            let end = context.eventLoop.assumeIsolated().scheduleTask(in: drainTime) { [self] in
+                self.endInput(context: context)
+            }
+            state = .draining(end: end)
+        case (.lingering, let event as ChannelEvent) where event == .inputClosed:
+            // The client has read the end of our output and closed its side.
+            return closeNow(context: context)
+        default:
+            break
+        }
         // Handlers after this one see the quiesce event too (the rate limiter lets its
         // held lines through at once).
-        defer { context.fireUserInboundEventTriggered(event) }
-        guard event is ConnectionQuiesceEvent, case .reading = state else { return }
-        looks = 1
-        scheduleLook(context: context)
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .lingering(let timeout, let promise) = state {
+            // The client reset the connection, or another handler closed it.
+            timeout.cancel()
+            state = .closed
+            promise?.succeed()
+        }
+        context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if case .draining(let nextLook) = state { nextLook?.cancel() }
-    }
-
-    private var isStopped: Bool {
-        if case .stopped = state { return true }
-        return false
-    }
-
-    private func scheduleLook(context: ChannelHandlerContext) {
-        state = .draining(
-            nextLook: context.eventLoop.assumeIsolated().scheduleTask(in: Self.quietPeriod) { [self] in
-                self.look(context: context)
-            }
-        )
-    }
-
-    private func look(context: ChannelHandlerContext) {
-        guard case .draining = state else { return }
-        defer { looks += 1 }
-        guard let since = unansweredReadSinceLook, since < looks else {
-            return scheduleLook(context: context)
+        switch state {
+        case .draining(let end): end.cancel()
+        case .lingering(let timeout, _): timeout.cancel()
+        case .reading, .stopped, .closed: break
         }
+        state = .closed
+    }
+
+    // MARK: Outbound
+
+    func read(context: ChannelHandlerContext) {
+        switch state {
+        case .reading, .draining, .lingering: context.read()
+        case .stopped, .closed: break
+        }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        switch (state, mode) {
+        case (.stopped, .all):
+            let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { [self] in
+                self.closeNow(context: context)
+            }
+            state = .lingering(timeout: timeout, closePromise: promise)
+            let outputClosed = context.eventLoop.makePromise(of: Void.self)
+            outputClosed.futureResult.assumeIsolated().whenFailure { _ in self.closeNow(context: context) }
+            context.close(mode: .output, promise: outputClosed)
+            context.read()
+        case (.lingering(let timeout, let lingeringPromise), .all):
+            timeout.cancel()
+            state = .closed
+            lingeringPromise.map { promise?.futureResult.cascade(to: $0) }
+            context.close(mode: .all, promise: promise)
+        default:
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    // MARK: Steps
+
+    private var isReadingRequests: Bool {
+        switch state {
+        case .reading, .draining: true
+        case .stopped, .lingering, .closed: false
+        }
+    }
+
+    private func endInput(context: ChannelHandlerContext) {
+        guard case .draining = state else { return }
         state = .stopped
         context.fireChannelReadComplete()
         context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+    }
+
+    private func closeNow(context: ChannelHandlerContext) {
+        guard case .lingering(let timeout, let promise) = state else { return }
+        timeout.cancel()
+        state = .closed
+        context.close(mode: .all, promise: promise)
     }
 }
