@@ -140,6 +140,11 @@ let package = Package(
             path: "Tests/KabarTestSupport",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KabarCrashDisk",
+            dependencies: [.product(name: "SQLiteNIO", package: "sqlite-nio")],
+            path: "Tests/KabarCrashDisk"
+        ),
         .testTarget(
             name: "KabarProtocolTests",
             dependencies: [
@@ -164,7 +169,7 @@ let package = Package(
         .testTarget(
             name: "KabarServerTests",
             dependencies: [
-                "KabarTestSupport", "KabarServer", "KabarCore", "KabarProtocol", "KabarClient",
+                "KabarTestSupport", "KabarServer", "KabarCore", "KabarProtocol", "KabarClient", "KabarSQLite", "KabarCrashDisk",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

@@ -54,8 +54,11 @@ public func makeTemporaryDirectory() throws -> String {
 ///   - databasePath: reuse a database file (to test restarts); a fresh one by default.
 ///   - configure: adjusts the server configuration (port and host are set afterwards).
 ///   - wrapStore: puts another store (a ``GatedStore``) between the service and SQLite.
+///   - openStore: opens the SQLite store at a path (by default with `normal` durability,
+///     since most tests need no flush per commit).
 public func withTestServer<T: Sendable>(
     databasePath: String? = nil,
+    openStore: (String) throws -> SQLiteChatStore = { try SQLiteChatStore(path: $0, durability: .normal) },
     service serviceConfiguration: ChatServiceConfiguration = ChatServiceConfiguration(),
     clock: any WallClock = SystemWallClock(),
     configure: (inout KabarServerConfiguration) -> Void = { _ in },
@@ -64,7 +67,7 @@ public func withTestServer<T: Sendable>(
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
     let path = try databasePath ?? (makeTemporaryDirectory() + "/kabar.sqlite")
-    let store = try SQLiteChatStore(path: path, durability: .normal)
+    let store = try openStore(path)
     let pool = NIOThreadPool(numberOfThreads: 2)
     pool.start()
     let service = ChatService(

@@ -17,9 +17,12 @@ final class SQLiteConnection {
     private var oneChangeUnit: OneChangeProgress?
 
     /// Opens (creating if needed) the database at `path`.
-    init(path: String) throws(SQLiteError) {
+    ///
+    /// - Parameter vfs: the name of the SQLite VFS to open it through; nil for the
+    ///   system's (tests put a simulated disk there).
+    init(path: String, vfs: String? = nil) throws(SQLiteError) {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        let code = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
+        let code = sqlite_nio_sqlite3_open_v2(path, &handle, flags, vfs)
         guard code == SQLITE_OK else {
             let error = SQLiteError(code: code, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "open failed")
             sqlite_nio_sqlite3_close_v2(handle)

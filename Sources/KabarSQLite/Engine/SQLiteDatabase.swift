@@ -32,13 +32,15 @@ final class SQLiteDatabase: Sendable {
     ///   from `n` to `n + 1`.
     /// - Parameter flushLog: how a ``SQLiteDurability/full`` database makes its commits
     ///   durable; tests wrap ``WriteAheadLog/flush()`` to hold or fail it.
+    /// - Parameter vfs: the SQLite VFS to open the file through (nil: the system's).
     init(
         path: String,
         durability: SQLiteDurability = .full,
         migrations: [String],
+        vfs: String? = nil,
         flushLog: @escaping @Sendable (WriteAheadLog) throws -> Void = { try $0.flush() }
     ) throws {
-        let connection = try SQLiteConnection(path: path)
+        let connection = try SQLiteConnection(path: path, vfs: vfs)
         // SQLite itself never flushes at a commit (`NORMAL`): with `full` durability the
         // flusher flushes the log after each commit, before its callers hear of it. That is
         // as durable as `FULL`, which flushes the same file inside the commit: with `NORMAL`

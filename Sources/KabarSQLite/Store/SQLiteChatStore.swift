@@ -14,6 +14,12 @@ public final class SQLiteChatStore: ChatStore {
         self.database = try SQLiteDatabase(path: path, durability: durability, migrations: SQLiteSchema.migrations)
     }
 
+    /// A store on a database opened by the caller with Kabar's schema (tests open it
+    /// through a simulated disk).
+    init(database: SQLiteDatabase) {
+        self.database = database
+    }
+
     /// Waits for work in progress, then closes the file.
     public func close() async {
         await database.close()
