@@ -95,6 +95,9 @@ struct DurableCommitTests {
 }
 
 /// Stands between the database and its log flushes: can hold them, count them, or fail them.
+///
+/// `@unchecked Sendable`: its counters and flags are read and written only with
+/// `condition` held.
 final class FlushGate: @unchecked Sendable {
     private let condition = NSCondition()
     private var isHeld = false

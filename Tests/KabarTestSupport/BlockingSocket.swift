@@ -12,6 +12,9 @@ import Glibc
 /// Its waits block a thread for seconds (the never-reading client's, most of a minute),
 /// so they run on a thread of their own rather than take one of the cooperative pool's
 /// threads (two on a two-core machine) from every other test for that long.
+///
+/// `@unchecked Sendable`: its only stored property, the descriptor, never changes; the
+/// kernel orders the calls made on it from different threads.
 public final class BlockingSocket: @unchecked Sendable {
     private let descriptor: Int32
 

@@ -15,7 +15,11 @@ protocol DatabaseJob: AnyObject, Sendable {
 
 /// A ``DatabaseJob`` that hands a `T` to its caller's completion handler.
 ///
-/// Its mutable state is touched only by the worker thread, between `run` and `finish`.
+/// `@unchecked Sendable`: its one mutable property, `outcome`, is written by `run` and
+/// `fail` on the worker thread and read by `finish`, on the worker thread or on the
+/// flusher thread after the worker handed the job over under the flusher's lock (which
+/// orders the write before the read). The caller's thread only creates the job. Exercised
+/// by every store test; the durable-commit and power-cut tests take the flusher's path.
 final class Job<T: Sendable>: DatabaseJob, @unchecked Sendable {
     let changes: UnitChanges
     private let body: @Sendable (SQLiteConnection) throws -> T

@@ -3,6 +3,10 @@ import Foundation
 // MARK: - JobQueue
 
 /// The hand-off between callers and the database's worker thread.
+///
+/// `@unchecked Sendable`: its mutable state is read and written only with `condition`
+/// held. Every store test hands jobs in from many tasks while the worker takes them
+/// (the racing-readers and concurrency tests most of all), under the thread sanitizer in CI.
 final class JobQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [any DatabaseJob] = []

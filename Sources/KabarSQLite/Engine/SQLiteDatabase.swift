@@ -251,6 +251,10 @@ extension SQLiteError {
 }
 
 /// Moves a value that is used by one thread at a time across the thread boundary.
+///
+/// `@unchecked Sendable`: it carries the SQLite connection to the worker thread. The
+/// opening thread stops using the connection before `Thread.start()`, which orders its
+/// last use before the worker's first; from then on only the worker uses it.
 private struct UncheckedSendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
