@@ -1,3 +1,4 @@
+import KabarCore
 import Foundation
 @testable import KabarSQLite
 import Synchronization
@@ -36,8 +37,8 @@ struct DurableCommitTests {
     func reportedAfterFlush() async throws {
         let flushes = FlushGate()
         let database = try openDatabase(flushes: flushes)
-        let reported = Shared<[Int64]>([])
-        let secondRan = Shared(false)
+        let reported = Locked<[Int64]>([])
+        let secondRan = Locked(false)
 
         flushes.hold()
         database.submit({ db in try db.execute("INSERT INTO t (v) VALUES (1)") }, completion: { result in
@@ -71,7 +72,7 @@ struct DurableCommitTests {
         await #expect(throws: DiskGone.self) {
             try await database.write { db in try db.execute("INSERT INTO t (v) VALUES (2)") }
         }
-        let laterRan = Shared(false)
+        let laterRan = Locked(false)
         await #expect(throws: DiskGone.self) {
             try await database.write { _ in laterRan.withLock { $0 = true } }
         }

@@ -1,3 +1,4 @@
+import KabarCore
 import Foundation
 import KabarClient
 import KabarProtocol
@@ -86,7 +87,7 @@ struct CrashSafetyTests {
             clients.append(client)
         }
         let acknowledgedCount = Counter()
-        let stopped = Shared<(status: Int32, seconds: Double)?>(nil)
+        let stopped = Locked<(status: Int32, seconds: Double)?>(nil)
         let outcomes = await withTaskGroup(of: BackToBackOutcome.self) { group in
             for (index, client) in clients.enumerated() {
                 group.addTask { await Self.sendBackToBack(client, index: index, counting: acknowledgedCount) }

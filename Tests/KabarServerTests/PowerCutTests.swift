@@ -132,8 +132,8 @@ struct PowerCutTests {
         let senders = clients.dropLast().map(\.0)
         let reader = clients[clients.count - 1].0
         let tokens = clients.map(\.1)
-        let acknowledged = Shared(0)
-        let isCut = Shared(false)
+        let acknowledged = Locked(0)
+        let isCut = Locked(false)
 
         var outcome = LoadOutcome(tokens: tokens)
         await withTaskGroup(of: LoadOutcome.self) { group in

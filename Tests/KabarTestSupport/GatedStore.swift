@@ -1,5 +1,4 @@
 import KabarCore
-import Synchronization
 
 // MARK: - GatedStore
 
@@ -14,7 +13,7 @@ public final class GatedStore: ChatStore {
     }
 
     private let base: any ChatStore
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init(wrapping base: any ChatStore) {
         self.base = base

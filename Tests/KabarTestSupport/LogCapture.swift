@@ -1,11 +1,11 @@
+import KabarCore
 import Logging
-import Synchronization
 
 // MARK: - LogCapture
 
 /// Collects every log line a server writes, formatted as the real handler would.
 public final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = Locked<[String]>([])
 
     public init() {}
 

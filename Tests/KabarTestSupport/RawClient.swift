@@ -1,6 +1,6 @@
+import KabarCore
 import NIOCore
 import NIOPosix
-import Synchronization
 
 // MARK: - RawClient
 
@@ -118,7 +118,7 @@ final class ByteCollector: Sendable {
         }
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
 }
 
 private final class ByteCollectorHandler: ChannelInboundHandler, Sendable {

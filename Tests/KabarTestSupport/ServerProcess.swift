@@ -1,5 +1,5 @@
+import KabarCore
 import Foundation
-import Synchronization
 
 // MARK: - Products
 
@@ -98,7 +98,7 @@ public enum ServerProcessError: Error {
 
 /// Text arriving from a pipe.
 final class LineCollector: Sendable {
-    private let data = Mutex(Data())
+    private let data = Locked(Data())
 
     func append(_ chunk: Data) {
         data.withLock { $0.append(chunk) }

@@ -1,6 +1,6 @@
+import KabarCore
 import NIOCore
 import NIOPosix
-import Synchronization
 
 // MARK: - TCPRelay
 
@@ -39,7 +39,7 @@ public final class TCPRelay: Sendable {
 }
 
 private final class ByteCapture: Sendable {
-    let bytes = Mutex<[UInt8]>([])
+    let bytes = Locked<[UInt8]>([])
 }
 
 /// One side of a relayed connection: copies what it reads to the other side.

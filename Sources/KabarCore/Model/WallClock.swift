@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 // MARK: - WallClock
 
@@ -26,10 +25,10 @@ public struct SystemWallClock: WallClock {
 
 /// A clock that moves only when told to.
 public final class ManualWallClock: WallClock {
-    private let current: Mutex<Timestamp>
+    private let current: Locked<Timestamp>
 
     public init(_ start: Timestamp = Timestamp(milliseconds: 1_700_000_000_000)) {
-        self.current = Mutex(start)
+        self.current = Locked(start)
     }
 
     public func now() -> Timestamp { current.withLock { $0 } }

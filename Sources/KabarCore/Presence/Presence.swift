@@ -1,4 +1,3 @@
-import Synchronization
 
 // MARK: - Presence
 
@@ -38,7 +37,7 @@ public final class Presence: Sendable {
         var nextArrival: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 

@@ -1,5 +1,4 @@
 import KabarProtocol
-import Synchronization
 
 // MARK: - ChatService
 
@@ -15,7 +14,7 @@ public final class ChatService: Sendable {
     public let configuration: ChatServiceConfiguration
     let hasher: ScryptPasswordHasher
     let clock: any WallClock
-    let throttle: Mutex<AuthThrottle>
+    let throttle: Locked<AuthThrottle>
     let sessionCache = SessionCache()
 
     public init(
@@ -29,7 +28,7 @@ public final class ChatService: Sendable {
         self.configuration = configuration
         self.clock = clock
         self.presence = Presence()
-        self.throttle = Mutex(AuthThrottle(configuration: configuration.authThrottle))
+        self.throttle = Locked(AuthThrottle(configuration: configuration.authThrottle))
     }
 
     // MARK: - Accounts

@@ -1,5 +1,4 @@
 import KabarProtocol
-import Synchronization
 
 // MARK: - SessionCache
 
@@ -16,7 +15,7 @@ final class SessionCache: Sendable {
         var confirmedAt: Timestamp
     }
 
-    private let entries = Mutex<[SessionToken: Entry]>([:])
+    private let entries = Locked<[SessionToken: Entry]>([:])
     let freshness: Duration
     /// Past this many entries, stale ones are swept out.
     private static let sweepThreshold = 65_536

@@ -1,4 +1,5 @@
 import Foundation
+import KabarCore
 import VaporCSQLite
 
 // MARK: - SQLiteConnection
@@ -22,7 +23,7 @@ final class SQLiteConnection {
     ///   system's (tests put a simulated disk there).
     init(path: String, vfs: String? = nil) throws(SQLiteError) {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        let code = sqlite_nio_sqlite3_open_v2(path, &handle, flags, vfs)
+        let code = Self.opening.withLock { _ in sqlite_nio_sqlite3_open_v2(path, &handle, flags, vfs) }
         guard code == SQLITE_OK else {
             let error = SQLiteError(code: code, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "open failed")
             sqlite_nio_sqlite3_close_v2(handle)
@@ -35,6 +36,13 @@ final class SQLiteConnection {
     deinit {
         close()
     }
+
+    /// Held while a connection opens, so that this process opens one at a time. SQLite
+    /// initialises itself on the first open and resets its random generator on an open
+    /// after a fork, each checking a plain variable first ("multiple resets are harmless",
+    /// says its source); opens that race there are harmless to SQLite but real races to
+    /// the thread sanitizer. An open takes microseconds and happens once per store.
+    private static let opening = Locked(())
 
     /// Finalizes every statement and closes the connection.
     func close() {

@@ -1,5 +1,4 @@
 import KabarCore
-import Synchronization
 
 // MARK: - AdmissionControl
 
@@ -34,7 +33,7 @@ final class AdmissionControl: Sendable {
 
     private let limits: Limits
     private let clock: any WallClock
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(limits: Limits, clock: any WallClock = SystemWallClock()) {
         self.limits = limits

@@ -1,5 +1,5 @@
+import KabarCore
 import NIOCore
-import Synchronization
 
 // MARK: - ConnectionRegistry
 
@@ -12,7 +12,7 @@ final class ConnectionRegistry: Sendable {
         var whenEmpty: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Tracks `channel` until it closes. - Returns: false once shutdown has begun: the
     /// caller closes the channel instead.

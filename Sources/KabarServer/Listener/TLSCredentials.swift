@@ -1,5 +1,5 @@
+import KabarCore
 import NIOSSL
-import Synchronization
 
 // MARK: - TLSCredentials
 
@@ -12,13 +12,13 @@ import Synchronization
 public final class TLSCredentials: Sendable {
     public let certificatePath: String
     public let privateKeyPath: String
-    private let current: Mutex<NIOSSLContext>
+    private let current: Locked<NIOSSLContext>
 
     /// Reads the files. - Throws: if they cannot be read or do not form a usable pair.
     public init(certificatePath: String, privateKeyPath: String) throws {
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath
-        self.current = Mutex(try Self.makeContext(certificatePath: certificatePath, privateKeyPath: privateKeyPath))
+        self.current = Locked(try Self.makeContext(certificatePath: certificatePath, privateKeyPath: privateKeyPath))
     }
 
     /// Rereads the files; on failure the previous credentials stay in use.

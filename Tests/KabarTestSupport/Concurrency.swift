@@ -1,16 +1,4 @@
 import Foundation
-import Synchronization
-
-// MARK: - Shared
-
-/// A value shared between a test and the tasks or threads it starts.
-public final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-
-    public init(_ value: Value) { mutex = Mutex(value) }
-
-    public func withLock<T: Sendable>(_ body: (inout sending Value) -> sending T) -> T { mutex.withLock(body) }
-}
 
 // MARK: - Timing bounds
 
