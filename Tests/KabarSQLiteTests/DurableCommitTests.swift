@@ -8,13 +8,18 @@ import Testing
 /// How a database with full durability reports commits: only after the log is flushed,
 /// while the worker goes on with the next batch, and never again after a flush failed.
 @Suite("SQLite durable commits")
-struct DurableCommitTests {
+final class DurableCommitTests {
+    let directory: String
     let path: String
 
     init() throws {
-        let directory = NSTemporaryDirectory() + "kabar-durable-" + UUID().uuidString
+        directory = NSTemporaryDirectory() + "kabar-durable-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/kabar.sqlite"
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A database of one table, `t (v INTEGER)`, whose log flushes pass through `flushes`.

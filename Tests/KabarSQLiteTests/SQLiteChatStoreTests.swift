@@ -7,16 +7,21 @@ import Testing
 
 /// The SQLite store on a fresh file per test.
 @Suite("SQLite store")
-struct SQLiteChatStoreTests {
+final class SQLiteChatStoreTests {
+    let directory: String
     let path: String
     let store: SQLiteChatStore
     let now = Timestamp(milliseconds: 1_700_000_000_000)
 
     init() throws {
-        let directory = NSTemporaryDirectory() + "kabar-store-" + UUID().uuidString
+        directory = NSTemporaryDirectory() + "kabar-store-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/kabar.sqlite"
         store = try SQLiteChatStore(path: path)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     func addUser(_ name: String) async throws -> UserRecord {

@@ -17,7 +17,9 @@ struct CrashSafetyTests {
 
     @Test("SIGKILL mid-load, five times: every acknowledged message is stored exactly once")
     func killCycles() async throws {
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         var acknowledged: [String] = []
         var attempted = Set<String>()
         for cycle in 0..<5 {
@@ -45,7 +47,9 @@ struct CrashSafetyTests {
 
     @Test("SIGTERM under load from 24 connections: exit 0, nothing acknowledged is lost, new clients refused")
     func terminateUnderLoad() async throws {
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         let server = try await ServerProcess(arguments: ["--demo", "--database", database])
         let port = server.port
         let status = Counter()

@@ -32,7 +32,9 @@ struct HostileClientTests {
 
     @Test("a client that never reads: the server stops reading it, stays small, and disconnects it")
     func neverReads() async throws {
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         let server = try await ServerProcess(arguments: ["--demo", "--database", database, "--stalled-reader-timeout", "3"])
         let residentBefore = try residentSetBytes(ofProcess: server.processIdentifier)
         let socket = try BlockingSocket(port: server.port)
@@ -87,8 +89,13 @@ struct HostileClientTests {
             let other = try await server.rawClient()
             #expect(try await other.request("inbox \(token)") == Expected.error("Session Tidak Ditemukan"))
             await other.close()
-            try await Task.sleep(for: .milliseconds(100))
+            // Both connections' last lines are logged when the server sees them close.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while lines.text.components(separatedBy: "connection closed").count - 1 < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             let text = lines.text
+            #expect(text.components(separatedBy: "connection closed").count - 1 == 2)
             #expect(text.contains("auth refused"))
             #expect(text.contains("auth succeeded"))
             #expect(text.contains(String(token.prefix(8))))

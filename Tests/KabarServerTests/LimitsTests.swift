@@ -28,7 +28,9 @@ struct LimitsTests {
     func hugeLine() async throws {
         // A server process of its own: the test process's size moves with every other test
         // running beside this one (it once grew 34 MB while this server's did not).
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         let server = try await ServerProcess(arguments: ["--demo", "--database", database])
         let flooder = try await RawClient.connect(port: server.port)
         let bystander = try await RawClient.connect(port: server.port)

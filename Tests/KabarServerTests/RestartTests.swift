@@ -7,7 +7,9 @@ import Testing
 struct RestartTests {
     @Test("users, unread messages and tokens survive a restart; read messages stay read")
     func restart() async throws {
-        let path = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/kabar.sqlite"
         let (token, hendersonToken) = try await withTestServer(databasePath: path) { server in
             let messi = try await server.rawClient()
             let henderson = try await server.rawClient()

@@ -7,7 +7,9 @@ import Testing
 struct ServerProcessTests {
     @Test("--demo serves the seed's users; SIGTERM and SIGINT exit 0 and keep the data")
     func demoAndSignals() async throws {
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         for signal in [SIGTERM, SIGINT] {
             let server = try await ServerProcess(arguments: ["--demo", "--database", database])
             let client = try await RawClient.connect(port: server.port)
@@ -29,7 +31,9 @@ struct ServerProcessTests {
 
     @Test("SIGTERM answers the requests already received, then exits 0")
     func shutdownAnswersInFlight() async throws {
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         let server = try await ServerProcess(arguments: ["--demo", "--database", database])
         let client = try await RawClient.connect(port: server.port)
         _ = try await client.login("messi")
@@ -82,7 +86,9 @@ struct ServerProcessTests {
 
     @Test("user add, list, passwd and remove work on the database of a running server")
     func adminCommands() async throws {
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         let server = try await ServerProcess(arguments: ["--database", database])
         let add = try await runProduct(
             "kabar-server",
@@ -121,7 +127,9 @@ struct ServerProcessTests {
 
     @Test("settings come from KABAR_* environment variables; unknown ones are ignored")
     func environment() async throws {
-        let database = try makeTemporaryDirectory() + "/kabar.sqlite"
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
         let server = try await ServerProcess(
             arguments: [],
             environment: [

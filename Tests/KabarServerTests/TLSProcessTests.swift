@@ -9,6 +9,7 @@ struct TLSProcessTests {
     @Test("kabar-cli over TLS replays the seed session; --insecure warns; an untrusted server is refused")
     func cliOverTLS() async throws {
         let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let certificates = try TestCertificates.generate(in: directory)
         let stranger = try TestCertificates.generate(in: directory, name: "stranger")
         let server = try await ServerProcess(
@@ -49,6 +50,7 @@ struct TLSProcessTests {
     @Test("SIGHUP reloads the certificate; --no-plain serves TLS only")
     func reloadOnSIGHUP() async throws {
         let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let certificates = try TestCertificates.generate(in: directory)
         let server = try await ServerProcess(
             arguments: [

@@ -8,13 +8,17 @@ import Testing
 
 /// PROTOCOL.md, "Encryption": the same protocol inside TLS, certificates made at test time.
 @Suite("TLS")
-struct TLSTests {
+final class TLSTests {
     let directory: String
     let certificates: TestCertificates
 
     init() throws {
         directory = try makeTemporaryDirectory()
         certificates = try TestCertificates.generate(in: directory)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     func withTLSServer<T: Sendable>(

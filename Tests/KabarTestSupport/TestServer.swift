@@ -66,7 +66,9 @@ public func withTestServer<T: Sendable>(
     wrapStore: (SQLiteChatStore) -> any ChatStore = { $0 },
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
-    let path = try databasePath ?? (makeTemporaryDirectory() + "/kabar.sqlite")
+    let createdDirectory = databasePath == nil ? try makeTemporaryDirectory() : nil
+    defer { if let createdDirectory { try? FileManager.default.removeItem(atPath: createdDirectory) } }
+    let path = databasePath ?? (createdDirectory ?? "") + "/kabar.sqlite"
     let store = try openStore(path)
     let pool = NIOThreadPool(numberOfThreads: 2)
     pool.start()
