@@ -18,12 +18,15 @@ import Testing
 @Suite("Power cuts", .serialized)
 struct PowerCutTests {
     static let senders = 20
+    /// How many cuts a test makes: all of them normally, a quarter in the run under the
+    /// thread sanitizer (`KABAR_TEST_TIME_SCALE=4`), whose every cut takes ten times longer.
+    static func cuts(_ count: Int) -> Int { max(12, Int(Double(count) / testTimeScale)) }
 
     @Test("200 power cuts under load, durability full: the file is intact; every acknowledged send, read and session is there, once")
     func fullDurability() async throws {
         let seed = Self.seed()
         var totals = CycleTotals()
-        for cycle in 0..<200 {
+        for cycle in 0..<Self.cuts(200) {
             let cycleSeed = seed &+ UInt64(cycle) &* 0x9E37_79B9_7F4A_7C15
             let result = try await Self.runCycle(durability: .full, seed: cycleSeed)
             let failure = "seed \(seed), cycle \(cycle) (cycle seed \(cycleSeed))"
@@ -44,7 +47,7 @@ struct PowerCutTests {
     func normalDurability() async throws {
         let seed = Self.seed()
         var totals = CycleTotals()
-        for cycle in 0..<50 {
+        for cycle in 0..<Self.cuts(50) {
             let cycleSeed = seed &+ UInt64(cycle) &* 0x9E37_79B9_7F4A_7C15
             let result = try await Self.runCycle(durability: .normal, seed: cycleSeed)
             let failure = "seed \(seed), cycle \(cycle) (cycle seed \(cycleSeed))"

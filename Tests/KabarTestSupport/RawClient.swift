@@ -43,19 +43,19 @@ public final class RawClient: Sendable {
     }
 
     /// Reads the next reply, including its `\r\n\r\n`.
-    public func readReply(timeout: Duration = .seconds(10)) async throws -> String {
+    public func readReply(timeout: Duration = .seconds(10 * testTimeScale)) async throws -> String {
         try await waitFor(timeout) { $0.takeReply() }
     }
 
     /// Reads `count` replies.
-    public func readReplies(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [String] {
+    public func readReplies(_ count: Int, timeout: Duration = .seconds(10 * testTimeScale)) async throws -> [String] {
         var replies: [String] = []
         for _ in 0..<count { replies.append(try await readReply(timeout: timeout)) }
         return replies
     }
 
     /// Waits until the server closes the connection; returns the bytes it sent meanwhile.
-    public func readUntilClosed(timeout: Duration = .seconds(10)) async throws -> String {
+    public func readUntilClosed(timeout: Duration = .seconds(10 * testTimeScale)) async throws -> String {
         try await waitFor(timeout) { $0.takeAllIfClosed() }
     }
 
@@ -157,7 +157,7 @@ private final class ByteCollectorHandler: ChannelInboundHandler, Sendable {
 
 extension RawClient {
     /// Sends one request line (adding `\r\n`) and returns its reply.
-    public func request(_ line: String, timeout: Duration = .seconds(10)) async throws -> String {
+    public func request(_ line: String, timeout: Duration = .seconds(10 * testTimeScale)) async throws -> String {
         try await send(line + "\r\n")
         return try await readReply(timeout: timeout)
     }

@@ -44,7 +44,7 @@ public final class ServerProcess: Sendable {
         self.process = process
         self.errorOutput = collector
 
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(30 * testTimeScale)
         var ports: [String: Int] = [:]
         while ports.count < listeners {
             for line in collector.text.split(separator: "\n") where line.contains("listening") {
@@ -73,7 +73,7 @@ public final class ServerProcess: Sendable {
     public var log: String { errorOutput.text }
 
     /// Sends `signal` and waits for the process to exit. - Returns: its exit status.
-    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(15)) async throws -> Int32 {
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(15 * testTimeScale)) async throws -> Int32 {
         kill(process.processIdentifier, signal)
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
