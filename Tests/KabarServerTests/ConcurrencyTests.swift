@@ -70,7 +70,7 @@ struct ConcurrencyTests {
                 if index % 50 == 49 { batch += "ping\r\n" }
             }
             try await messi.send(batch)
-            let replies = try await messi.readReplies(204, timeout: .seconds(30))
+            let replies = try await messi.readReplies(204, timeout: .seconds(30 * testTimeScale))
             #expect(replies.filter { $0 == Expected.messageSent }.count == 200)
             #expect([50, 101, 152, 203].allSatisfy { replies[$0] == Expected.pong })
             let inbox = try await henderson.request("inbox")

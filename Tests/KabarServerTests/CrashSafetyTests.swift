@@ -189,7 +189,7 @@ struct CrashSafetyTests {
                 }
             }
             group.addTask {
-                let deadline = ContinuousClock.now + .seconds(30)
+                let deadline = ContinuousClock.now + .seconds(30 * testTimeScale)
                 let target = 150 + 100 * cycle
                 while acknowledgedCount.value.load(ordering: .relaxed) < target, ContinuousClock.now < deadline {
                     try? await Task.sleep(for: .milliseconds(5))

@@ -22,7 +22,7 @@ struct HostileClientTests {
             let started = ContinuousClock.now
             try await flooder.send(String(repeating: "ping\r\n", count: 45))
             #expect(try await bystander.request("ping") == Expected.pong)
-            let replies = try await flooder.readReplies(45, timeout: .seconds(30))
+            let replies = try await flooder.readReplies(45, timeout: .seconds(30 * testTimeScale))
             let elapsed = ContinuousClock.now - started
             #expect(replies.allSatisfy { $0 == Expected.pong })
             // 45 requests at 20 a second after a burst of 5 cannot all be read in under 2 s.
@@ -51,7 +51,7 @@ struct HostileClientTests {
         #expect(residentPeak - residentBefore < 32 << 20, "server grew from \(residentBefore) to \(residentPeak) bytes")
         // The server first answers what the kernel buffers still take (megabytes of replies),
         // then, with nothing moving for the timeout, closes. Generous: CI machines are busy.
-        #expect(await socket.waitForClose(upTo: .seconds(90)))
+        #expect(await socket.waitForClose(upTo: .seconds(90 * testTimeScale)))
         #expect(try await server.stop() == 0)
         print("never-reading client: \(sent) bytes accepted before the server stopped reading; server RSS \(residentBefore / 1024) KiB -> \(residentPeak / 1024) KiB")
     }

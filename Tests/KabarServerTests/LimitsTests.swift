@@ -76,8 +76,8 @@ struct LimitsTests {
     func idleTimeout() async throws {
         // Generous: with the whole suite running on two cores, a ping's round trip took up to
         // 4.3 s (the slowest of 50 ms-spaced pings, nine full runs), which a 4 s timeout
-        // sometimes turned into a closed pinger.
-        try await withTestServer(configure: { $0.idleTimeout = .seconds(8) }) { server in
+        // sometimes turned into a closed pinger. (Scaled for the sanitizer's slower run.)
+        try await withTestServer(configure: { $0.idleTimeout = .seconds(8 * testTimeScale) }) { server in
             let silent = try await server.rawClient()
             let trickler = try await server.rawClient()
             let pinger = try await server.rawClient()
@@ -89,12 +89,12 @@ struct LimitsTests {
                 }
             }
             // The pinger asks far more often than the timeout; the others go quiet.
-            while ContinuousClock.now < started + .seconds(12) {
+            while ContinuousClock.now < started + .seconds(12 * testTimeScale) {
                 #expect(try await pinger.request("ping") == Expected.pong)
                 try await Task.sleep(for: .milliseconds(50))
             }
-            #expect(try await silent.readUntilClosed(timeout: .seconds(5)) == "")
-            _ = try await trickler.readUntilClosed(timeout: .seconds(5))
+            #expect(try await silent.readUntilClosed(timeout: .seconds(5 * testTimeScale)) == "")
+            _ = try await trickler.readUntilClosed(timeout: .seconds(5 * testTimeScale))
             trickleTask?.cancel()
             trickleTask = nil
             #expect(try await pinger.request("ping") == Expected.pong)
@@ -114,7 +114,7 @@ struct LimitsTests {
             #expect(store.deliveriesReceived == 128)
 
             store.open()
-            let replies = try await messi.readReplies(201, timeout: .seconds(30))
+            let replies = try await messi.readReplies(201, timeout: .seconds(30 * testTimeScale))
             #expect(replies.dropLast().allSatisfy { $0 == Expected.messageSent })
             #expect(replies.last == Expected.pong)
             #expect(store.deliveriesReceived == 200)
@@ -138,7 +138,7 @@ struct LimitsTests {
             try await waitUntilRefused(port: server.port)
             store.open()
             await shutdown
-            let replies = try await messi.readUntilClosed(timeout: .seconds(30)).components(separatedBy: "\r\n\r\n").dropLast()
+            let replies = try await messi.readUntilClosed(timeout: .seconds(30 * testTimeScale)).components(separatedBy: "\r\n\r\n").dropLast()
             #expect(replies.count > 128, "nothing was read past the in-progress limit during the drain")
             #expect(replies.allSatisfy { $0 + "\r\n\r\n" == Expected.messageSent })
             #expect(store.deliveriesReceived == replies.count, "a line was read and not answered")
@@ -203,7 +203,7 @@ struct LimitsTests {
             var admitted = false
             for _ in 0..<100 where !admitted {
                 let next = try await server.rawClient()
-                admitted = (try? await next.request("ping", timeout: .seconds(2))) == Expected.pong
+                admitted = (try? await next.request("ping", timeout: .seconds(2 * testTimeScale))) == Expected.pong
                 if !admitted { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(admitted)
