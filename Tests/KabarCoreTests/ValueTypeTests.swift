@@ -87,3 +87,22 @@ struct ValueTypeTests {
         try await pool.shutdownGracefully()
     }
 }
+
+@Suite("ack id lists")
+struct MessageIDListTests {
+    @Test("positive decimal numbers joined by single commas, 1 to 1,000 of them")
+    func accepted() {
+        #expect(MessageIDList.parse("42") == [42])
+        #expect(MessageIDList.parse("1,2,2,3") == [1, 2, 2, 3])
+        #expect(MessageIDList.parse("007") == [7])
+        #expect(MessageIDList.parse((1...1_000).map(String.init).joined(separator: ",")) == Array(1...1_000))
+    }
+
+    @Test("anything else is malformed", arguments: [
+        "", ",", "1,", ",1", "1,,2", "0", "-1", "+1", "1.5", "1e3", " 1", "1 ", "a", "9223372036854775808",
+        (1...1_001).map(String.init).joined(separator: ","),
+    ])
+    func malformed(list: String) {
+        #expect(MessageIDList.parse(list) == nil)
+    }
+}

@@ -53,7 +53,39 @@ struct ReplyEncoderTests {
         (.refused(.invalidEncoding), #"{"status": "ERROR", "message": "Encoding Tidak Valid"}"#),
         (.refused(.tooManyAttempts), #"{"status": "ERROR", "message": "Terlalu Banyak Percobaan"}"#),
         (.refused(.serverFull), #"{"status": "ERROR", "message": "Server Penuh"}"#),
+        (.subscribed(unread: 2), #"{"status": "OK", "message": "Subscribed", "unread": 2}"#),
+        (.unsubscribed, #"{"status": "OK", "message": "Unsubscribed"}"#),
+        (.acked(3), #"{"status": "OK", "acked": 3}"#),
     ]
+
+    static let message = ChatMessage(
+        id: 42, from: "messi", to: "henderson", fromName: "Lionel Messi", toName: "Jordan Henderson",
+        text: "hello", timeMilliseconds: 1_796_180_400_123
+    )
+
+    static let goldenEvents: [(LiveEvent, String)] = [
+        (.message(message), #"{"status": "OK", "event": "message", "message": {"id": 42, "from": "messi", "to": "henderson", "msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "hello", "time": "2026-12-02T03:00:00.123Z"}}"#),
+        (.sent(message), #"{"status": "OK", "event": "sent", "message": {"id": 42, "from": "messi", "to": "henderson", "msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "hello", "time": "2026-12-02T03:00:00.123Z"}}"#),
+        (.presence(OnlineUser(username: "messi", name: "Lionel Messi", country: "Argentina"), isOnline: true), #"{"status": "OK", "event": "presence", "username": "messi", "name": "Lionel Messi", "negara": "Argentina", "online": true}"#),
+        (.presence(OnlineUser(username: "messi", name: "Lionel Messi", country: "Argentina"), isOnline: false), #"{"status": "OK", "event": "presence", "username": "messi", "name": "Lionel Messi", "negara": "Argentina", "online": false}"#),
+    ]
+
+    @Test("golden event frames, spelled as PROTOCOL.md spells them", arguments: goldenEvents)
+    func goldenEvent(event: LiveEvent, json: String) {
+        var buffer = ByteBuffer()
+        ReplyEncoder.write(event, into: &buffer)
+        #expect(String(buffer: buffer) == json + "\r\n\r\n")
+    }
+
+    @Test("times: UTC, ISO 8601, milliseconds", arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"),
+        (Int64(951_782_400_000), "2000-02-29T00:00:00.000Z"),
+        (Int64(1_796_180_400_123), "2026-12-02T03:00:00.123Z"),
+        (Int64(4_102_444_799_999), "2099-12-31T23:59:59.999Z"),
+    ])
+    func times(milliseconds: Int64, text: String) {
+        #expect(UTCTime.iso8601(milliseconds: milliseconds) == text)
+    }
 
     @Test("golden replies", arguments: goldenReplies)
     func golden(reply: Reply, json: String) {
@@ -80,6 +112,9 @@ struct ReplyEncoderTests {
             case .loggedOut: .logout(session: .bound)
             case .registered: .register(username: "a", password: "b", name: "c", country: "d")
             case .pong, .refused: .ping
+            case .subscribed: .subscribe(session: .bound, presence: false)
+            case .unsubscribed: .unsubscribe(session: .bound)
+            case .acked: .ack(session: .bound, ids: "1")
             }
         let decoded = try ReplyDecoder.decode(json, answering: request)
         if case .refused(let refusal) = reply {

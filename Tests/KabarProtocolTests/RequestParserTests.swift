@@ -63,6 +63,16 @@ struct RequestParserTests {
         ("send ÜBER,Çelik hi", .send(session: .bound, recipients: ["über", "çelik"], text: "hi")),
         ("send a\u{0301} hi", .send(session: .bound, recipients: ["a\u{0301}"], text: "hi")),
         ("send henderson \u{0301}hi", .send(session: .bound, recipients: ["henderson"], text: "\u{0301}hi")),
+        ("subscribe", .subscribe(session: .bound, presence: false)),
+        ("SUBSCRIBE Presence", .subscribe(session: .bound, presence: true)),
+        ("subscribe \(token)", .subscribe(session: .token(token), presence: false)),
+        ("subscribe \(token) presence extra", .subscribe(session: .token(token), presence: true)),
+        ("subscribe other-word", .subscribe(session: .bound, presence: false)),
+        ("unsubscribe", .unsubscribe(session: .bound)),
+        ("unsubscribe \(token)", .unsubscribe(session: .token(token))),
+        ("ack 1,2,3", .ack(session: .bound, ids: "1,2,3")),
+        ("ack \(token) 42", .ack(session: .token(token), ids: "42")),
+        ("ack x,,y", .ack(session: .bound, ids: "x,,y")),
     ]
 
     @Test("accepted lines", arguments: acceptedLines)
@@ -74,6 +84,7 @@ struct RequestParserTests {
     static let malformedLines: [String] = [
         "auth", "auth messi", "hello", "send", "send \(token)", "register a b c",
         "register a b \"unclosed name Argentina", "register a b \"x\"y z", "authx messi surabaya",
+        "ack", "ack \(token)",
     ]
 
     @Test("malformed lines get Protocol Tidak Benar", arguments: malformedLines)

@@ -38,7 +38,7 @@ final class SQLiteChatStoreTests {
         #expect(try await store.allUsers().map(\.username.text) == ["henderson", "messi"])
         let hash = TokenHash(SessionToken.random())
         _ = try await store.insertSession(tokenHash: hash, userID: henderson.id, at: now)
-        #expect(try await store.deliver("hi", from: messi, to: [henderson.username], at: now))
+        #expect(try await store.deliver("hi", from: messi, to: [henderson.username], at: now) != nil)
         #expect(try await store.removeUser(named: henderson.username))
         #expect(try await !store.removeUser(named: henderson.username))
         #expect(try await store.session(tokenHash: hash, at: now, idleLimit: .seconds(60)) == nil)
@@ -78,13 +78,13 @@ final class SQLiteChatStoreTests {
         let messi = try await addUser("messi")
         let henderson = try await addUser("henderson")
         let lineker = try await addUser("lineker")
-        #expect(try await !store.deliver("lost", from: messi, to: [henderson.username, Username("nobody")!], at: now))
-        #expect(try await store.deliver("one", from: messi, to: [henderson.username, lineker.username], at: now))
-        #expect(try await store.deliver("two", from: lineker, to: [henderson.username], at: now + .seconds(1)))
+        #expect(try await store.deliver("lost", from: messi, to: [henderson.username, Username("nobody")!], at: now) == nil)
+        #expect(try await store.deliver("one", from: messi, to: [henderson.username, lineker.username], at: now) != nil)
+        #expect(try await store.deliver("two", from: lineker, to: [henderson.username], at: now + .seconds(1)) != nil)
         let inbox = try await store.takeUnreadMessages(for: henderson.id, at: now + .seconds(2))
         #expect(inbox.map(\.text) == ["one", "two"])
-        #expect(inbox.map(\.senderUsername) == ["messi", "lineker"])
-        #expect(inbox.allSatisfy { $0.recipientName == "Henderson" })
+        #expect(inbox.map(\.from) == ["messi", "lineker"])
+        #expect(inbox.allSatisfy { $0.toName == "Henderson" })
         #expect(try await store.takeUnreadMessages(for: henderson.id, at: now + .seconds(3)).isEmpty)
         #expect(try await store.takeUnreadMessages(for: lineker.id, at: now).map(\.text) == ["one"])
         let kept = try await store.database.write { db in
@@ -107,7 +107,7 @@ final class SQLiteChatStoreTests {
         let henderson = try await addUser("henderson")
         for round in 0..<3 {
             for index in 0..<4 {
-                #expect(try await store.deliver("r\(round)-\(index)", from: messi, to: [henderson.username], at: now))
+                #expect(try await store.deliver("r\(round)-\(index)", from: messi, to: [henderson.username], at: now) != nil)
             }
             let inbox = try await store.takeUnreadMessages(for: henderson.id, at: now)
             #expect(inbox.map(\.text) == (0..<4).map { "r\(round)-\($0)" })
@@ -120,8 +120,8 @@ final class SQLiteChatStoreTests {
         let messi = try await addUser("messi")
         let henderson = try await addUser("henderson")
         for index in 0..<25 {
-            #expect(try await store.deliver("h\(index)", from: messi, to: [henderson.username], at: now))
-            #expect(try await store.deliver("m\(index)", from: henderson, to: [messi.username], at: now))
+            #expect(try await store.deliver("h\(index)", from: messi, to: [henderson.username], at: now) != nil)
+            #expect(try await store.deliver("m\(index)", from: henderson, to: [messi.username], at: now) != nil)
         }
         _ = try await store.takeUnreadMessages(for: henderson.id, at: now)  // read ones go too
         let ids = try await store.database.write { db in try db.query("SELECT min(id) FROM messages").first?.integer(0) }
@@ -316,7 +316,7 @@ final class SQLiteChatStoreTests {
             for index in 0..<300 {
                 group.addTask {
                     let text = "m\(index)-" + String(repeating: "x", count: 2_000)
-                    let stored = (try? await store.deliver(text, from: messi, to: [henderson.username], at: now)) ?? false
+                    let stored = (try? await store.deliver(text, from: messi, to: [henderson.username], at: now)) != nil
                     return (text, stored)
                 }
             }
@@ -338,7 +338,7 @@ final class SQLiteChatStoreTests {
     func reopen() async throws {
         let messi = try await addUser("messi")
         let henderson = try await addUser("henderson")
-        #expect(try await store.deliver("persist", from: messi, to: [henderson.username], at: now))
+        #expect(try await store.deliver("persist", from: messi, to: [henderson.username], at: now) != nil)
         await store.close()
         let reopened = try SQLiteChatStore(path: path)
         #expect(try await reopened.takeUnreadMessages(for: henderson.id, at: now).map(\.text) == ["persist"])

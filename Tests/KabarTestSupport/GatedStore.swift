@@ -1,4 +1,5 @@
 import KabarCore
+import KabarProtocol
 
 // MARK: - GatedStore
 
@@ -48,7 +49,7 @@ public final class GatedStore: ChatStore {
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
-        completion: @escaping StoreCompletion<Bool>
+        completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
         let base = self.base
         let delivery: @Sendable () -> Void = {
@@ -93,8 +94,16 @@ public final class GatedStore: ChatStore {
     public func takeUnreadMessages(
         for userID: Int64,
         at now: Timestamp,
-        completion: @escaping StoreCompletion<[StoredMessage]>
+        completion: @escaping StoreCompletion<[ChatMessage]>
     ) {
         base.takeUnreadMessages(for: userID, at: now, completion: completion)
+    }
+
+    public func unreadMessages(for userID: Int64, completion: @escaping StoreCompletion<UnreadSnapshot>) {
+        base.unreadMessages(for: userID, completion: completion)
+    }
+
+    public func markRead(_ ids: [Int64], for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<Int>) {
+        base.markRead(ids, for: userID, at: now, completion: completion)
     }
 }

@@ -42,8 +42,11 @@ public final class Presence: Sendable {
     public init() {}
 
     /// Binds `connection` to `session`, replacing any earlier binding of that connection.
-    public func bind(_ connection: ConnectionID, to session: SessionRecord) {
+    /// - Returns: the users who came online or went offline because of it.
+    @discardableResult
+    public func bind(_ connection: ConnectionID, to session: SessionRecord) -> [PresenceChange] {
         state.withLock { state in
+            var changes: [PresenceChange] = []
             let previous = state.bindings.updateValue(Binding(sessionID: session.id, user: session.user), forKey: connection)
             // Count the new binding before dropping the old one, so that a user who
             // rebinds to another of their own sessions keeps their place.
@@ -54,26 +57,35 @@ public final class Presence: Sendable {
             } else {
                 state.users[session.user.id] = OnlineUser(user: session.user, connectionCount: 1, arrival: state.nextArrival)
                 state.nextArrival += 1
+                changes.append(PresenceChange(user: session.user, isOnline: true))
             }
-            if let previous { Self.release(previous, in: &state) }
+            if let previous, let change = Self.release(previous, in: &state) { changes.append(change) }
+            return changes
         }
     }
 
     /// Forgets `connection`'s binding (it closed, logged out, or its session ended).
-    public func unbind(_ connection: ConnectionID) {
+    /// - Returns: the user who went offline because of it, if one did.
+    @discardableResult
+    public func unbind(_ connection: ConnectionID) -> [PresenceChange] {
         state.withLock { state in
-            if let previous = state.bindings.removeValue(forKey: connection) { Self.release(previous, in: &state) }
+            guard let previous = state.bindings.removeValue(forKey: connection) else { return [] }
+            return Self.release(previous, in: &state).map { [$0] } ?? []
         }
     }
 
     /// Forgets every binding to any of `sessionIDs` (they were logged out or expired).
-    public func unbindSessions(_ sessionIDs: Set<Int64>) {
-        guard !sessionIDs.isEmpty else { return }
-        state.withLock { state in
+    /// - Returns: the users who went offline because of it.
+    @discardableResult
+    public func unbindSessions(_ sessionIDs: Set<Int64>) -> [PresenceChange] {
+        guard !sessionIDs.isEmpty else { return [] }
+        return state.withLock { state in
+            var changes: [PresenceChange] = []
             for (connection, binding) in state.bindings where sessionIDs.contains(binding.sessionID) {
                 state.bindings[connection] = nil
-                Self.release(binding, in: &state)
+                if let change = Self.release(binding, in: &state) { changes.append(change) }
             }
+            return changes
         }
     }
 
@@ -88,9 +100,22 @@ public final class Presence: Sendable {
         }
     }
 
-    private static func release(_ binding: Binding, in state: inout State) {
-        guard var online = state.users[binding.user.id] else { return }
+    /// Drops one binding's count. - Returns: the change if its user went offline.
+    private static func release(_ binding: Binding, in state: inout State) -> PresenceChange? {
+        guard var online = state.users[binding.user.id] else { return nil }
         online.connectionCount -= 1
         state.users[binding.user.id] = online.connectionCount > 0 ? online : nil
+        return online.connectionCount > 0 ? nil : PresenceChange(user: online.user, isOnline: false)
+    }
+}
+
+/// A user who came online or went offline (PROTOCOL.md: by the same rule as `show`).
+public struct PresenceChange: Hashable, Sendable {
+    public var user: UserRecord
+    public var isOnline: Bool
+
+    public init(user: UserRecord, isOnline: Bool) {
+        self.user = user
+        self.isOnline = isOnline
     }
 }

@@ -55,7 +55,7 @@ extension ChatService {
         guard let session = try await confirmedSession(token) else {
             if case .bound = reference {
                 connection.boundToken = nil
-                presence.unbind(connection.id)
+                live.publish(presence.unbind(connection.id))
             }
             throw Refusal.sessionNotFound
         }
@@ -66,14 +66,15 @@ extension ChatService {
     /// Binds `connection` to a session it just proved it holds.
     func bind(_ connection: inout ConnectionContext, to token: SessionToken, session: SessionRecord) {
         connection.boundToken = token
-        presence.bind(connection.id, to: session)
+        live.publish(presence.bind(connection.id, to: session))
     }
 
     /// `logout`: ends the session everywhere and unbinds this connection.
     func logout(_ token: SessionToken, session: SessionRecord, on connection: inout ConnectionContext) async throws {
         sessionCache.forget(token)
         guard try await store.deleteSession(tokenHash: TokenHash(token)) else { throw Refusal.sessionNotFound }
-        presence.unbindSessions([session.id])
+        live.endSessions([session.id])
+        live.publish(presence.unbindSessions([session.id]))
         connection.boundToken = nil
     }
 

@@ -11,6 +11,8 @@ import KabarProtocol
 public final class ChatService: Sendable {
     public let store: any ChatStore
     public let presence: Presence
+    /// The subscriptions, and the fan-out of committed messages to them.
+    public let live = LiveDelivery()
     public let configuration: ChatServiceConfiguration
     let hasher: ScryptPasswordHasher
     let clock: any WallClock
@@ -95,16 +97,24 @@ public final class ChatService: Sendable {
     ///
     /// The checks that need no store are made now and throw their refusal; the delivery
     /// is handed to the store at once, after the caller's earlier store work, and
-    /// `completion` gets its outcome on the store's thread.
+    /// `completion` gets its outcome on the store's thread. Once the messages are durable
+    /// they are published to the subscriptions, before `completion` runs.
+    ///
+    /// - Parameter connection: the connection it was sent on, which gets no `sent` event.
     func send(
         _ text: String,
         from sender: UserRecord,
         to recipientNames: [String],
+        on connection: Presence.ConnectionID,
         completion: @escaping StoreCompletion<Void>
     ) throws(Refusal) {
         let recipients = try validRecipients(for: text, named: recipientNames)
         store.deliver(text, from: sender, to: recipients, at: clock.now()) { result in
-            completion(result.flatMap { $0 ? .success(()) : .failure(Refusal.recipientNotFound) })
+            guard case .success(let messages?) = result else {
+                return completion(result.flatMap { _ in .failure(Refusal.recipientNotFound) })
+            }
+            self.live.publish(messages, sentFrom: connection)
+            completion(.success(()))
         }
     }
 
@@ -128,16 +138,16 @@ public final class ChatService: Sendable {
         store.takeUnreadMessages(for: user.id, at: clock.now()) { completion($0.map(Self.groupedBySender)) }
     }
 
-    private static func groupedBySender(_ messages: [StoredMessage]) -> [InboxGroup] {
+    private static func groupedBySender(_ messages: [ChatMessage]) -> [InboxGroup] {
         var groups: [InboxGroup] = []
         var groupIndex: [String: Int] = [:]
         for message in messages {
-            let entry = InboxMessage(fromName: message.senderName, toName: message.recipientName, text: message.text)
-            if let index = groupIndex[message.senderUsername] {
+            let entry = InboxMessage(fromName: message.fromName, toName: message.toName, text: message.text)
+            if let index = groupIndex[message.from] {
                 groups[index].messages.append(entry)
             } else {
-                groupIndex[message.senderUsername] = groups.count
-                groups.append(InboxGroup(sender: message.senderUsername, messages: [entry]))
+                groupIndex[message.from] = groups.count
+                groups.append(InboxGroup(sender: message.from, messages: [entry]))
             }
         }
         return groups
@@ -153,7 +163,7 @@ public final class ChatService: Sendable {
         let sessionIDs = entries.flatMap(\.sessionIDs)
         store.liveSessionIDs(among: sessionIDs, at: clock.now(), idleLimit: configuration.sessionIdleLimit) { result in
             completion(result.map { live in
-                self.presence.unbindSessions(Set(sessionIDs).subtracting(live))
+                self.live.publish(self.presence.unbindSessions(Set(sessionIDs).subtracting(live)))
                 return entries.filter { $0.sessionIDs.contains(where: live.contains) }.map {
                     OnlineUser(username: $0.user.username.text, name: $0.user.profile.name, country: $0.user.profile.country)
                 }
@@ -161,8 +171,44 @@ public final class ChatService: Sendable {
         }
     }
 
-    /// Forgets a closed connection.
+    /// Forgets a closed connection: its binding and its subscription.
     public func connectionClosed(_ connection: ConnectionContext) {
-        presence.unbind(connection.id)
+        live.unsubscribe(connection.id)
+        live.publish(presence.unbind(connection.id))
+    }
+
+    // MARK: - Live delivery
+
+    /// `subscribe`: registers `sink` for the session's user at once, so that nothing
+    /// committed from now on is missed, then reads what is unread. The sink gets the replay
+    /// (``LiveEventSink/begin(replay:)``) before `completion` gets the unread count, both on
+    /// the store's thread.
+    func subscribe(
+        _ connection: Presence.ConnectionID,
+        session: SessionRecord,
+        presence: Bool,
+        sink: any LiveEventSink,
+        completion: @escaping StoreCompletion<Int>
+    ) {
+        live.subscribe(connection, session: session, presence: presence, sink: sink)
+        store.unreadMessages(for: session.user.id) { result in
+            if case .success(let snapshot) = result { sink.begin(replay: snapshot) }
+            completion(result.map(\.messages.count))
+        }
+    }
+
+    /// `unsubscribe`, or a connection's subscription ending for another reason (a new
+    /// `auth` on it).
+    func unsubscribe(_ connection: Presence.ConnectionID) {
+        live.unsubscribe(connection)
+    }
+
+    /// `ack`: marks the listed messages to the session's user read.
+    ///
+    /// - Throws: ``Refusal/malformedRequest`` for an id list that is not 1 to 1,000
+    ///   positive decimal numbers joined by single commas.
+    func acknowledge(_ idList: String, for user: UserRecord, completion: @escaping StoreCompletion<Int>) throws(Refusal) {
+        guard let ids = MessageIDList.parse(idList) else { throw .malformedRequest }
+        store.markRead(ids, for: user.id, at: clock.now(), completion: completion)
     }
 }

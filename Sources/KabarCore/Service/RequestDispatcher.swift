@@ -34,16 +34,39 @@ public struct RequestDispatcher: Sendable {
     ///
     /// Every ``Refusal`` becomes an error reply; a future fails only for infrastructure
     /// failures, which the caller logs and answers with ``Refusal/serverFailure``.
-    public func dispatch(_ request: Request, on connection: inout ConnectionContext, eventLoop: any EventLoop)
-        -> Dispatch
-    {
+    ///
+    /// - Parameter makeEventSink: a new sink for the connection's events, asked for once
+    ///   per `subscribe`.
+    public func dispatch(
+        _ request: Request,
+        on connection: inout ConnectionContext,
+        eventLoop: any EventLoop,
+        makeEventSink: () -> any LiveEventSink
+    ) -> Dispatch {
         let service = self.service
+        let connectionID = connection.id
         switch request {
         case .ping:
             return .answered(.pong)
         case .send(let reference, let recipients, let text):
             return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
-                try service.send(text, from: session.user, to: recipients) { reply.answer($0) { .messageSent } }
+                try service.send(text, from: session.user, to: recipients, on: connectionID) { reply.answer($0) { .messageSent } }
+            }
+        case .subscribe(let reference, let presence):
+            let sink = makeEventSink()
+            return withSession(reference, on: &connection, eventLoop) { session, reply in
+                service.subscribe(connectionID, session: session, presence: presence, sink: sink) {
+                    reply.answer($0) { .subscribed(unread: $0) }
+                }
+            }
+        case .unsubscribe(let reference):
+            return withSession(reference, on: &connection, eventLoop) { _, reply in
+                service.unsubscribe(connectionID)
+                reply.succeed(.unsubscribed)
+            }
+        case .ack(let reference, let ids):
+            return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
+                try service.acknowledge(ids, for: session.user) { reply.answer($0) { .acked($0) } }
             }
         case .inbox(let reference):
             return withSession(reference, on: &connection, eventLoop) { session, reply in
@@ -60,6 +83,8 @@ public struct RequestDispatcher: Sendable {
                     password: password,
                     from: connection.clientAddress
                 )
+                // A new session on a subscribed connection ends its subscription.
+                service.unsubscribe(connection.id)
                 service.bind(&connection, to: token, session: session)
                 return .loggedIn(token)
             }

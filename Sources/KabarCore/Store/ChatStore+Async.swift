@@ -1,3 +1,5 @@
+import KabarProtocol
+
 // MARK: - ChatStore, awaited
 
 /// The completion-handler operations of ``ChatStore`` as `async` methods, for callers
@@ -12,16 +14,28 @@ extension ChatStore {
     }
 
     public func deliver(_ text: String, from sender: UserRecord, to recipients: [Username], at now: Timestamp)
-        async throws -> Bool
+        async throws -> [ChatMessage]?
     {
         try await withCheckedThrowingContinuation { continuation in
             deliver(text, from: sender, to: recipients, at: now) { continuation.resume(with: $0) }
         }
     }
 
-    public func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [StoredMessage] {
+    public func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [ChatMessage] {
         try await withCheckedThrowingContinuation { continuation in
             takeUnreadMessages(for: userID, at: now) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func unreadMessages(for userID: Int64) async throws -> UnreadSnapshot {
+        try await withCheckedThrowingContinuation { continuation in
+            unreadMessages(for: userID) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func markRead(_ ids: [Int64], for userID: Int64, at now: Timestamp) async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            markRead(ids, for: userID, at: now) { continuation.resume(with: $0) }
         }
     }
 }

@@ -1,3 +1,5 @@
+import KabarProtocol
+
 // MARK: - ChatStore
 
 /// Everything the chat service needs from storage.
@@ -40,17 +42,37 @@ public protocol ChatStore: Sendable {
         completion: @escaping StoreCompletion<Set<Int64>>
     )
 
-    /// Stores `text` from `sender` for each of `recipients`, all or nothing; the result is
-    /// false, and nothing is stored, if any recipient does not exist.
+    /// Stores `text` from `sender` for each of `recipients`, all or nothing: the messages
+    /// stored, one per recipient in the order given, with their ids; nil, and nothing is
+    /// stored, if any recipient does not exist.
     func deliver(
         _ text: String,
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
-        completion: @escaping StoreCompletion<Bool>
+        completion: @escaping StoreCompletion<[ChatMessage]?>
     )
     /// The user's unread messages in the order they were received, now marked read.
-    func takeUnreadMessages(for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<[StoredMessage]>)
+    func takeUnreadMessages(for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<[ChatMessage]>)
+    /// The user's unread messages in the order they were received, left unread, and the
+    /// highest message id committed when they were read.
+    func unreadMessages(for userID: Int64, completion: @escaping StoreCompletion<UnreadSnapshot>)
+    /// Marks as read those of `ids` that are unread messages to the user. - Returns: how many.
+    func markRead(_ ids: [Int64], for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<Int>)
+}
+
+/// A user's unread messages at one moment, for a subscription's replay.
+public struct UnreadSnapshot: Sendable {
+    /// Oldest first.
+    public var messages: [ChatMessage]
+    /// The highest id of any message committed at that moment (0 if none): a message
+    /// published later with an id at or below it was either replayed or read already.
+    public var lastCommittedID: Int64
+
+    public init(messages: [ChatMessage], lastCommittedID: Int64) {
+        self.messages = messages
+        self.lastCommittedID = lastCommittedID
+    }
 }
 
 /// Receives the result of a store operation, on whatever thread the store finished it.

@@ -17,6 +17,12 @@ public enum JSONValue: Hashable, Sendable {
         return members.first(where: { $0.key == key })?.value
     }
 
+    /// A number written as a whole decimal that fits an `Int`, else nil.
+    public var integerValue: Int? {
+        guard case .number(let literal) = self else { return nil }
+        return Int(literal)
+    }
+
     public var stringValue: String? {
         guard case .string(let string) = self else { return nil }
         return string

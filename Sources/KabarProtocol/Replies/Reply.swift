@@ -18,6 +18,13 @@ public enum Reply: Hashable, Sendable {
     case pong
     /// Any refusal: `{"status": "ERROR", "message": "TEXT"}`.
     case refused(Refusal)
+    /// `subscribe`: `{"status": "OK", "message": "Subscribed", "unread": N}`. The N
+    /// unread messages follow it as `message` events.
+    case subscribed(unread: Int)
+    /// `unsubscribe`: `{"status": "OK", "message": "Unsubscribed"}`.
+    case unsubscribed
+    /// `ack`: `{"status": "OK", "acked": N}`.
+    case acked(Int)
 }
 
 /// The unread messages from one sender, in the order the server received them.

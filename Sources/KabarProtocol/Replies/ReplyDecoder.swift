@@ -77,6 +77,18 @@ public enum ReplyDecoder {
             return .registered
         case .ping:
             return .pong
+        case .subscribe:
+            guard let unread = json[WireText.unread]?.integerValue else {
+                throw MalformedReply(reason: "subscribe reply without an unread count")
+            }
+            return .subscribed(unread: unread)
+        case .unsubscribe:
+            return .unsubscribed
+        case .ack:
+            guard let acked = json[WireText.acked]?.integerValue else {
+                throw MalformedReply(reason: "ack reply without a count")
+            }
+            return .acked(acked)
         }
     }
 

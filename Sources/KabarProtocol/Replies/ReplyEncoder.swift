@@ -56,6 +56,16 @@ public enum ReplyEncoder {
             buffer.writeStaticString(", ")
             writeKey(WireText.message, into: &buffer)
             JSONStringWriter.write(refusal.wireText, into: &buffer)
+        case .subscribed(let unread):
+            writeOKMessage(WireText.subscribed, into: &buffer)
+            buffer.writeStaticString(", ")
+            writeKey(WireText.unread, into: &buffer)
+            buffer.writeString(String(unread))
+        case .unsubscribed:
+            writeOKMessage(WireText.unsubscribed, into: &buffer)
+        case .acked(let count):
+            writeOK(key: WireText.acked, into: &buffer)
+            buffer.writeString(String(count))
         }
         buffer.writeStaticString("}")
         buffer.writeString(WireText.replyTerminator)
@@ -91,6 +101,56 @@ public enum ReplyEncoder {
                 buffer.writeStaticString("}")
             }
             buffer.writeStaticString("]")
+        }
+        buffer.writeStaticString("}")
+    }
+
+    // MARK: - Events
+
+    /// Appends one event frame and its terminator to `buffer`.
+    public static func write(_ event: LiveEvent, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("{\"status\": ")
+        JSONStringWriter.write(WireText.ok, into: &buffer)
+        buffer.writeStaticString(", ")
+        writeKey(WireText.event, into: &buffer)
+        switch event {
+        case .message(let message):
+            buffer.writeStaticString("\"message\", \"message\": ")
+            write(message, into: &buffer)
+        case .sent(let message):
+            buffer.writeStaticString("\"sent\", \"message\": ")
+            write(message, into: &buffer)
+        case .presence(let user, let isOnline):
+            buffer.writeStaticString("\"presence\", ")
+            writeKey(WireText.username, into: &buffer)
+            JSONStringWriter.write(user.username, into: &buffer)
+            buffer.writeStaticString(", ")
+            writeKey(WireText.name, into: &buffer)
+            JSONStringWriter.write(user.name, into: &buffer)
+            buffer.writeStaticString(", ")
+            writeKey(WireText.country, into: &buffer)
+            JSONStringWriter.write(user.country, into: &buffer)
+            buffer.writeStaticString(", ")
+            writeKey(WireText.online, into: &buffer)
+            buffer.writeString(isOnline ? "true" : "false")
+        }
+        buffer.writeStaticString("}")
+        buffer.writeString(WireText.replyTerminator)
+    }
+
+    /// Writes a message object, keys in PROTOCOL.md's order.
+    public static func write(_ message: ChatMessage, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("{")
+        writeKey(WireText.id, into: &buffer)
+        buffer.writeString(String(message.id))
+        for (key, value) in [
+            (WireText.from, message.from), (WireText.to, message.to), (WireText.messageFrom, message.fromName),
+            (WireText.messageTo, message.toName), (WireText.messageText, message.text),
+            (WireText.time, UTCTime.iso8601(milliseconds: message.timeMilliseconds)),
+        ] {
+            buffer.writeStaticString(", ")
+            writeKey(key, into: &buffer)
+            JSONStringWriter.write(value, into: &buffer)
         }
         buffer.writeStaticString("}")
     }

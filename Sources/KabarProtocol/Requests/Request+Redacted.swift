@@ -28,6 +28,9 @@ extension Request: CustomStringConvertible, CustomDebugStringConvertible, Custom
         case .logout: "logout"
         case .register: "register"
         case .ping: "ping"
+        case .subscribe: "subscribe"
+        case .unsubscribe: "unsubscribe"
+        case .ack: "ack"
         }
     }
 
@@ -43,6 +46,12 @@ extension Request: CustomStringConvertible, CustomDebugStringConvertible, Custom
             [("username", quoted(username)), ("password", redactedMarker), ("name", quoted(name)), ("country", quoted(country))]
         case .ping:
             []
+        case .subscribe(let session, let presence):
+            [("session", session.description), ("presence", "\(presence)")]
+        case .unsubscribe(let session):
+            [("session", session.description)]
+        case .ack(let session, let ids):
+            [("session", session.description), ("ids", quoted(ids))]
         }
     }
 }

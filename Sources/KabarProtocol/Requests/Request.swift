@@ -17,6 +17,13 @@ public enum Request: Hashable, Sendable {
     case register(username: String, password: String, name: String, country: String)
     /// `ping`
     case ping
+    /// `subscribe [TOKEN] [presence]`: replay what is unread, then push events.
+    case subscribe(session: SessionReference, presence: Bool)
+    /// `unsubscribe [TOKEN]`
+    case unsubscribe(session: SessionReference)
+    /// `ack [TOKEN] ID[,ID...]`: `ids` is the list as sent; the service checks its form
+    /// after the session, as PROTOCOL.md orders the checks.
+    case ack(session: SessionReference, ids: String)
 }
 
 /// Which session a request acts for.

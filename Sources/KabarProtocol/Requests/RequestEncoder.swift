@@ -22,6 +22,12 @@ public enum RequestEncoder {
             return ["register", username, password, quotedIfNeeded(name), quotedIfNeeded(country)]
         case .ping:
             return ["ping"]
+        case .subscribe(let session, let presence):
+            return ["subscribe"] + tokenWord(session) + (presence ? ["presence"] : [])
+        case .unsubscribe(let session):
+            return ["unsubscribe"] + tokenWord(session)
+        case .ack(let session, let ids):
+            return ["ack"] + tokenWord(session) + [ids]
         }
     }
 

@@ -71,6 +71,15 @@ public enum RequestParser {
             )
         case "ping":
             return .ping
+        case "subscribe":
+            let (session, option) = optionalToken(&words)
+            return .subscribe(session: session, presence: option?.lowercasedText == "presence")
+        case "unsubscribe":
+            return .unsubscribe(session: optionalToken(&words).session)
+        case "ack":
+            let (session, ids) = optionalToken(&words)
+            guard let ids else { return nil }
+            return .ack(session: session, ids: ids.text)
         default:
             return nil
         }
@@ -92,6 +101,14 @@ public enum RequestParser {
             $0.lowercasedText
         }
         return .send(session: session, recipients: recipients, text: words.rest().text)
+    }
+
+    /// The live-delivery commands' words: a first word of the exact UUID shape is the
+    /// token (as in `send`); returns the session and the first word after it.
+    private static func optionalToken(_ words: inout WordScanner) -> (session: SessionReference, next: WordScanner.Word?) {
+        guard let first = words.nextWord() else { return (.bound, nil) }
+        guard SessionToken.isTokenShaped(first) else { return (.bound, first) }
+        return (.token(first.text), words.nextWord())
     }
 
     private static func sessionReference(_ word: WordScanner.Word?) -> SessionReference {

@@ -1,4 +1,5 @@
 import KabarCore
+import KabarProtocol
 
 // MARK: - SQLiteChatStore
 
@@ -173,7 +174,7 @@ public final class SQLiteChatStore: ChatStore {
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
-        completion: @escaping StoreCompletion<Bool>
+        completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
         // Every recipient's id first, so that a missing one stores nothing; then one
         // INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
@@ -182,15 +183,17 @@ public final class SQLiteChatStore: ChatStore {
         // case a later INSERT fails; one to a single recipient does not.
         let senderUsername = sender.username.text
         let senderName = sender.profile.name
-        database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, { db in
-            var recipientIDs: [Int64] = []
-            recipientIDs.reserveCapacity(recipients.count)
+        database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, { db -> [ChatMessage]? in
+            var found: [(id: Int64, name: String)] = []
+            found.reserveCapacity(recipients.count)
             for recipient in recipients {
-                let found = try db.query("SELECT id FROM users WHERE username = ?", [.text(recipient.text)])
-                guard let recipientID = found.first?.integer(0) else { return false }
-                recipientIDs.append(recipientID)
+                let row = try db.query("SELECT id, name FROM users WHERE username = ?", [.text(recipient.text)]).first
+                guard let recipientID = row?.integer(0), let name = row?.text(1) else { return nil }
+                found.append((recipientID, name))
             }
-            for recipientID in recipientIDs {
+            var messages: [ChatMessage] = []
+            messages.reserveCapacity(recipients.count)
+            for (recipient, (recipientID, recipientName)) in zip(recipients, found) {
                 try db.execute(
                     """
                     INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
@@ -198,35 +201,57 @@ public final class SQLiteChatStore: ChatStore {
                     """,
                     [.text(senderUsername), .text(senderName), .integer(recipientID), .text(text), .integer(now.milliseconds)]
                 )
+                messages.append(
+                    ChatMessage(
+                        id: db.lastInsertedRowID,
+                        from: senderUsername,
+                        to: recipient.text,
+                        fromName: senderName,
+                        toName: recipientName,
+                        text: text,
+                        timeMilliseconds: now.milliseconds
+                    )
+                )
             }
-            return true
+            return messages
         }, completion: completion)
     }
 
     public func takeUnreadMessages(
         for userID: Int64,
         at now: Timestamp,
-        completion: @escaping StoreCompletion<[StoredMessage]>
+        completion: @escaping StoreCompletion<[ChatMessage]>
     ) {
         database.submit(changes: .oneStatement, { db in
-            let rows = try db.query(Self.unreadMessagesQuery, [.integer(userID)])
-            guard let lastID = rows.last?.integer(0) else { return [] }
+            let messages = try db.query(Self.unreadMessagesQuery, [.integer(userID)]).compactMap(Self.chatMessage)
+            guard let lastID = messages.last?.id else { return [] }
             try db.execute(
                 "UPDATE messages SET read_at = max(?, received_at) WHERE recipient_id = ? AND read_at IS NULL AND id <= ?",
                 [.integer(now.milliseconds), .integer(userID), .integer(lastID)]
             )
-            return rows.compactMap { row in
-                guard let id = row.integer(0), let senderUsername = row.text(1), let senderName = row.text(2),
-                    let recipientName = row.text(3), let text = row.text(4)
-                else { return nil }
-                return StoredMessage(
-                    id: id,
-                    senderUsername: senderUsername,
-                    senderName: senderName,
-                    recipientName: recipientName,
-                    text: text
+            return messages
+        }, completion: completion)
+    }
+
+    public func unreadMessages(for userID: Int64, completion: @escaping StoreCompletion<UnreadSnapshot>) {
+        database.submit(changes: .oneStatement, { db in
+            let messages = try db.query(Self.unreadMessagesQuery, [.integer(userID)]).compactMap(Self.chatMessage)
+            let lastID = try db.query("SELECT coalesce(max(id), 0) FROM messages").first?.integer(0) ?? 0
+            return UnreadSnapshot(messages: messages, lastCommittedID: lastID)
+        }, completion: completion)
+    }
+
+    public func markRead(_ ids: [Int64], for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<Int>) {
+        let distinct = Array(Set(ids)).sorted()
+        database.submit(changes: distinct.count <= 1 ? .oneStatement : .anyStatements, { db in
+            var marked = 0
+            for id in distinct {
+                marked += try db.execute(
+                    "UPDATE messages SET read_at = max(?, received_at) WHERE id = ? AND recipient_id = ? AND read_at IS NULL",
+                    [.integer(now.milliseconds), .integer(id), .integer(userID)]
                 )
             }
+            return marked
         }, completion: completion)
     }
 
@@ -234,10 +259,18 @@ public final class SQLiteChatStore: ChatStore {
 
     /// A user's unread messages, oldest first; served by the partial index `messages_unread`.
     static let unreadMessagesQuery = """
-        SELECT m.id, m.sender_username, m.sender_name, u.name, m.body
+        SELECT m.id, m.sender_username, u.username, m.sender_name, u.name, m.body, m.received_at
         FROM messages m JOIN users u ON u.id = m.recipient_id
         WHERE m.recipient_id = ? AND m.read_at IS NULL ORDER BY m.id
         """
+
+    /// A message from the columns of ``unreadMessagesQuery``.
+    private static func chatMessage(_ row: SQLiteRow) -> ChatMessage? {
+        guard let id = row.integer(0), let from = row.text(1), let to = row.text(2), let fromName = row.text(3),
+            let toName = row.text(4), let text = row.text(5), let time = row.integer(6)
+        else { return nil }
+        return ChatMessage(id: id, from: from, to: to, fromName: fromName, toName: toName, text: text, timeMilliseconds: time)
+    }
 
     private static let selectUser = "SELECT id, username, name, country, password_hash FROM users"
 

@@ -2,6 +2,9 @@ import KabarCore
 import KabarProtocol
 import Logging
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // MARK: - ConnectionHandler
 
@@ -21,6 +24,11 @@ import NIOCore
 /// client is not reading its replies (the channel is not writable). At the end of input
 /// (the client half-closed, or ``ReadStopper`` ended it at shutdown) it answers every
 /// request it has read, then closes the connection.
+///
+/// A subscribed connection has a third source of output, its ``EventOutbox``: event
+/// frames are written between replies (each reply and event is one whole write), a
+/// subscription's replay right behind its `subscribe` reply and before any later reply,
+/// and a client that leaves more than 1 MiB of events unread is disconnected.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = LineFramer.Frame
     typealias OutboundIn = NIOAny
@@ -51,6 +59,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var isReadHeld = false
     private var isInsideRead = false
     private var hasUnflushedReplies = false
+    /// Event frames written and not flushed: they go out without waiting for a reply.
+    private var hasUnflushedEvents = false
+    private var outbox = EventOutbox()
     private var isInputClosed = false
     private var isClosed = false
     private var isAdvancing = false
@@ -99,6 +110,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
         waitingLines.removeAll()
+        outbox.end()
         // An exclusive request still running may bind the connection; forget it after.
         if !isExclusiveRunning { connectionEnded() }
         context.fireChannelInactive()
@@ -138,6 +150,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 dispatch(waitingLines.removeFirst(), context: context)
             }
             writeReadyReplies(context: context)
+            let wasReplaying = outbox.isReplaying
+            writeEvents(context: context)
+            // A replay written to its end lets the replies behind it go.
+            if wasReplaying, !outbox.isReplaying { needsAnotherPass = true }
         } while needsAnotherPass
         isAdvancing = false
 
@@ -171,7 +187,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         }
         let slot = firstSlotNumber + UInt64(replies.count)
-        switch dispatcher.dispatch(request, on: &connection, eventLoop: context.eventLoop) {
+        let dispatched = dispatcher.dispatch(request, on: &connection, eventLoop: context.eventLoop) {
+            self.makeEventSink(context: context)
+        }
+        switch dispatched {
         case .answered(let reply):
             replies.append(.ready(reply))
         case .pending(let reply):
@@ -216,28 +235,82 @@ final class ConnectionHandler: ChannelDuplexHandler {
         advance(context: context)
     }
 
-    /// Writes the replies that are ready at the front, in order, as one buffer.
+    /// Writes the replies that are ready at the front, in order, as one buffer; none while
+    /// a subscription's replay is being written, and none after a `subscribe` reply until
+    /// its replay is.
     private func writeReadyReplies(context: ChannelHandlerContext) {
+        guard !outbox.isReplaying else { return }
         let readyCount = replies.prefix { if case .ready = $0 { true } else { false } }.count
         guard readyCount > 0 else { return }
         var buffer = context.channel.allocator.buffer(capacity: 64 * readyCount)
-        for _ in 0..<readyCount {
-            guard case .ready(let reply) = replies.removeFirst() else { continue }
+        var written = 0
+        while written < readyCount, case .ready(let reply) = replies.removeFirst() {
+            written += 1
             ReplyEncoder.write(reply, into: &buffer)
+            if case .subscribed = reply {
+                outbox.subscribeReplyWritten()
+                break
+            }
+            // No event of an ended subscription follows these replies.
+            if reply == .unsubscribed { outbox.end() }
+            if case .loggedIn = reply { outbox.end() }
         }
-        firstSlotNumber += UInt64(readyCount)
+        firstSlotNumber += UInt64(written)
         guard !isClosed else { return }
         context.write(wrapOutboundOut(buffer), promise: nil)
         hasUnflushedReplies = true
     }
 
+    /// Writes waiting event frames while the socket takes them.
+    private func writeEvents(context: ChannelHandlerContext) {
+        while !isClosed, context.channel.isWritable, let buffer = outbox.nextWrite(allocator: context.channel.allocator) {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            hasUnflushedReplies = true
+            hasUnflushedEvents = true
+        }
+    }
+
     /// Flushes written replies, except inside a burst of reads (the read's end flushes) and
-    /// while the next reply is a store result that is about to come (it flushes them all).
+    /// while the next reply is a store result that is about to come (it flushes them all);
+    /// written events are flushed at once.
     private func flushIfUseful(context: ChannelHandlerContext) {
         guard hasUnflushedReplies, !isInsideRead else { return }
-        if case .awaitingStore? = replies.first { return }
+        if !hasUnflushedEvents, case .awaitingStore? = replies.first { return }
         hasUnflushedReplies = false
+        hasUnflushedEvents = false
         context.flush()
+    }
+
+    // MARK: - Events
+
+    /// A sink for a new subscription of this connection: its hand-overs come back here, on
+    /// the event loop.
+    private func makeEventSink(context: ChannelHandlerContext) -> ConnectionEventSink {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        return ConnectionEventSink(eventLoop: context.eventLoop) { handover, sink in
+            let (handler, context) = bound.value
+            handler.receive(handover, from: sink, context: context)
+        }
+    }
+
+    private func receive(_ handover: ConnectionEventSink.Handover, from sink: ConnectionEventSink, context: ChannelHandlerContext) {
+        guard !isClosed else { return }
+        guard outbox.receive(handover, from: sink) else {
+            logger.notice("slow subscriber disconnected", metadata: ["held-event-bytes": "\(outbox.heldBytes)"])
+            outbox.end()
+            // Reset rather than close: a client that reads nothing would leave a close's
+            // end-of-stream, and the kernel's megabytes of unsent events, waiting behind a
+            // window that never opens. Its messages stay unread in the store.
+            let reset = (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            let channel = context.channel
+            if let reset {
+                reset.whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
+        advance(context: context)
     }
 
     private func connectionEnded() {

@@ -1,0 +1,92 @@
+// MARK: - ChatMessage
+
+/// One stored message, as the live-delivery commands show it (PROTOCOL.md, "Live
+/// delivery, history and conversations"):
+///
+///     {"id": 42, "from": "messi", "to": "henderson", "msg_from": "Lionel Messi",
+///      "msg_to": "Jordan Henderson", "msg": "hello", "time": "2026-12-02T03:00:00.123Z"}
+///
+/// A `send` to several users makes one message per recipient.
+public struct ChatMessage: Hashable, Sendable {
+    /// Unique on the server; ids increase in commit order.
+    public var id: Int64
+    /// The sender's username.
+    public var from: String
+    /// The recipient's username.
+    public var to: String
+    /// The sender's full name when the message was sent.
+    public var fromName: String
+    /// The recipient's full name.
+    public var toName: String
+    public var text: String
+    /// When the server took the message in, in milliseconds since 1970 (UTC).
+    public var timeMilliseconds: Int64
+
+    public init(id: Int64, from: String, to: String, fromName: String, toName: String, text: String, timeMilliseconds: Int64) {
+        self.id = id
+        self.from = from
+        self.to = to
+        self.fromName = fromName
+        self.toName = toName
+        self.text = text
+        self.timeMilliseconds = timeMilliseconds
+    }
+}
+
+// MARK: - LiveEvent
+
+/// What a subscribed connection is told without asking: one event frame each.
+public enum LiveEvent: Hashable, Sendable {
+    /// A message to the subscriber's user: `{"status": "OK", "event": "message", "message": …}`.
+    case message(ChatMessage)
+    /// A message the subscriber's user sent from another connection: `"event": "sent"`.
+    case sent(ChatMessage)
+    /// A user came online or went offline (subscriptions with `presence` only).
+    case presence(OnlineUser, isOnline: Bool)
+
+    /// The message the event carries, if it carries one.
+    public var chatMessage: ChatMessage? {
+        switch self {
+        case .message(let message), .sent(let message): message
+        case .presence: nil
+        }
+    }
+}
+
+// MARK: - UTCTime
+
+/// Formats times as PROTOCOL.md writes them: UTC, ISO 8601, milliseconds, `Z`
+/// (`2026-12-02T03:00:00.123Z`), without Foundation's formatters.
+public enum UTCTime {
+    /// The text of `milliseconds` since 1970-01-01T00:00:00Z (times before 1970 are
+    /// written as 1970).
+    public static func iso8601(milliseconds: Int64) -> String {
+        let milliseconds = max(0, milliseconds)
+        let days = milliseconds / 86_400_000
+        let millisecondOfDay = milliseconds % 86_400_000
+        let (year, month, day) = civilDate(daysSince1970: days)
+        let hour = millisecondOfDay / 3_600_000
+        let minute = millisecondOfDay / 60_000 % 60
+        let second = millisecondOfDay / 1_000 % 60
+        let millisecond = millisecondOfDay % 1_000
+        return "\(padded(year, 4))-\(padded(month, 2))-\(padded(day, 2))T\(padded(hour, 2)):\(padded(minute, 2)):\(padded(second, 2)).\(padded(millisecond, 3))Z"
+    }
+
+    /// Year, month and day of a day count (Howard Hinnant's `civil_from_days`).
+    static func civilDate(daysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let shifted = days + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    private static func padded(_ value: Int64, _ width: Int) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+}
