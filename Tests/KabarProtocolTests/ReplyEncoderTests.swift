@@ -56,6 +56,16 @@ struct ReplyEncoderTests {
         (.subscribed(unread: 2), #"{"status": "OK", "message": "Subscribed", "unread": 2}"#),
         (.unsubscribed, #"{"status": "OK", "message": "Unsubscribed"}"#),
         (.acked(3), #"{"status": "OK", "acked": 3}"#),
+        (.history(with: "henderson", entries: []), #"{"status": "OK", "with": "henderson", "messages": []}"#),
+        (
+            .history(with: "henderson", entries: [HistoryEntry(message: message, isRead: true), HistoryEntry(message: message, isRead: false)]),
+            #"{"status": "OK", "with": "henderson", "messages": [{"id": 42, "from": "messi", "to": "henderson", "msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "hello", "time": "2026-12-02T03:00:00.123Z", "read": true}, {"id": 42, "from": "messi", "to": "henderson", "msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "hello", "time": "2026-12-02T03:00:00.123Z", "read": false}]}"#
+        ),
+        (.conversations([]), #"{"status": "OK", "conversations": []}"#),
+        (
+            .conversations([ConversationSummary(peer: OnlineUser(username: "henderson", name: "Jordan Henderson", country: "Inggris"), unread: 2, last: message)]),
+            #"{"status": "OK", "conversations": [{"username": "henderson", "name": "Jordan Henderson", "negara": "Inggris", "unread": 2, "last": {"id": 42, "from": "messi", "to": "henderson", "msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "hello", "time": "2026-12-02T03:00:00.123Z"}}]}"#
+        ),
     ]
 
     static let message = ChatMessage(
@@ -85,6 +95,14 @@ struct ReplyEncoderTests {
     ])
     func times(milliseconds: Int64, text: String) {
         #expect(UTCTime.iso8601(milliseconds: milliseconds) == text)
+        #expect(UTCTime.milliseconds(iso8601: text) == milliseconds)
+    }
+
+    @Test("times that are not of that form are not read", arguments: [
+        "", "2026-12-02T03:00:00Z", "2026-12-02 03:00:00.123Z", "2026-13-02T03:00:00.123Z", "2026-12-02T24:00:00.123Z", "2026-12-02T03:00:00.12xZ",
+    ])
+    func badTimes(text: String) {
+        #expect(UTCTime.milliseconds(iso8601: text) == nil)
     }
 
     @Test("golden replies", arguments: goldenReplies)
@@ -115,6 +133,8 @@ struct ReplyEncoderTests {
             case .subscribed: .subscribe(session: .bound, presence: false)
             case .unsubscribed: .unsubscribe(session: .bound)
             case .acked: .ack(session: .bound, ids: "1")
+            case .history: .history(session: .bound, with: "henderson", limit: nil, beforeID: nil)
+            case .conversations: .conversations(session: .bound)
             }
         let decoded = try ReplyDecoder.decode(json, answering: request)
         if case .refused(let refusal) = reply {

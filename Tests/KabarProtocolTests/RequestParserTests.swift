@@ -73,6 +73,12 @@ struct RequestParserTests {
         ("ack 1,2,3", .ack(session: .bound, ids: "1,2,3")),
         ("ack \(token) 42", .ack(session: .token(token), ids: "42")),
         ("ack x,,y", .ack(session: .bound, ids: "x,,y")),
+        ("history Henderson", .history(session: .bound, with: "henderson", limit: nil, beforeID: nil)),
+        ("history henderson 10", .history(session: .bound, with: "henderson", limit: "10", beforeID: nil)),
+        ("history \(token) henderson 10 99 extra", .history(session: .token(token), with: "henderson", limit: "10", beforeID: "99")),
+        ("history henderson x y", .history(session: .bound, with: "henderson", limit: "x", beforeID: "y")),
+        ("conversations", .conversations(session: .bound)),
+        ("conversations \(token)", .conversations(session: .token(token))),
     ]
 
     @Test("accepted lines", arguments: acceptedLines)
@@ -84,7 +90,7 @@ struct RequestParserTests {
     static let malformedLines: [String] = [
         "auth", "auth messi", "hello", "send", "send \(token)", "register a b c",
         "register a b \"unclosed name Argentina", "register a b \"x\"y z", "authx messi surabaya",
-        "ack", "ack \(token)",
+        "ack", "ack \(token)", "history", "history \(token)",
     ]
 
     @Test("malformed lines get Protocol Tidak Benar", arguments: malformedLines)

@@ -376,3 +376,74 @@ private struct LoadChain: Sendable {
         }, completion: { _ in next() })
     }
 }
+
+extension SQLiteChatStoreTests {
+    @Test("history: both directions, newest LIMIT below BEFORE_ID, oldest first, read state kept; paging edges")
+    func history() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let lineker = try await addUser("lineker")
+        var ids: [Int64] = []
+        for index in 0..<10 {
+            let (from, to) = index.isMultiple(of: 2) ? (messi, henderson) : (henderson, messi)
+            ids += try #require(try await store.deliver("m\(index)", from: from, to: [to.username], at: now)).map(\.id)
+        }
+        _ = try await store.deliver("not in it", from: lineker, to: [messi.username], at: now)
+        _ = try await store.markRead([ids[0], ids[1]], for: henderson.id, at: now)  // only ids[0] is to henderson
+
+        let all = try #require(try await store.history(of: messi, with: henderson.username, limit: 50, before: nil))
+        #expect(all.map(\.message.text) == (0..<10).map { "m\($0)" })
+        #expect(all.map(\.isRead) == [true] + Array(repeating: false, count: 9))
+        #expect(all.first?.message.from == "messi" && all.first?.message.toName == "Henderson")
+        let newest = try #require(try await store.history(of: henderson, with: messi.username, limit: 3, before: nil))
+        #expect(newest.map(\.message.text) == ["m7", "m8", "m9"])
+        let page = try #require(try await store.history(of: henderson, with: messi.username, limit: 3, before: ids[7]))
+        #expect(page.map(\.message.text) == ["m4", "m5", "m6"])
+        #expect(try await store.history(of: messi, with: henderson.username, limit: 1, before: ids[0])?.isEmpty == true)
+        #expect(try await store.history(of: messi, with: henderson.username, limit: 500, before: 1)?.isEmpty == true)
+        #expect(try await store.history(of: lineker, with: henderson.username, limit: 50, before: nil)?.isEmpty == true)
+        #expect(try await store.history(of: messi, with: Username("nobody")!, limit: 50, before: nil) == nil)
+
+        _ = try await store.deliver("to myself", from: messi, to: [messi.username], at: now)
+        #expect(try await store.history(of: messi, with: messi.username, limit: 50, before: nil)?.map(\.message.text) == ["to myself"])
+    }
+
+    @Test("conversations: one per peer, most recent first, unread counts, the last message either way")
+    func conversations() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let lineker = try await addUser("lineker")
+        #expect(try await store.conversations(of: messi).isEmpty)
+        _ = try await store.deliver("a", from: henderson, to: [messi.username], at: now)
+        _ = try await store.deliver("b", from: henderson, to: [messi.username], at: now)
+        _ = try await store.deliver("c", from: messi, to: [lineker.username], at: now)
+        _ = try await store.deliver("d", from: messi, to: [henderson.username], at: now)
+
+        let summaries = try await store.conversations(of: messi)
+        #expect(summaries.map(\.peer.username) == ["henderson", "lineker"])
+        #expect(summaries.map(\.unread) == [2, 0])
+        #expect(summaries.map(\.last.text) == ["d", "c"])
+        #expect(summaries.first?.peer.name == "Henderson")
+        #expect(try await store.conversations(of: lineker).map(\.unread) == [1])
+        _ = try await store.takeUnreadMessages(for: messi.id, at: now)
+        #expect(try await store.conversations(of: messi).map(\.unread) == [0, 0])
+        #expect(try await store.removeUser(named: lineker.username))
+        #expect(try await store.conversations(of: messi).map(\.peer.username) == ["henderson"])
+    }
+
+    @Test("history and conversations are answered from indexes, not a scan of the messages")
+    func queryPlans() async throws {
+        let plans = try await store.database.write { db in
+            [
+                try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.historyQuery, Array(repeating: .integer(1), count: 9)),
+                try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.conversationsQuery, [.integer(1)]),
+                try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.unreadBySenderQuery, [.integer(1)]),
+            ].map { rows in rows.compactMap { $0.text(3) }.joined(separator: "\n") }
+        }
+        print(plans.joined(separator: "\n---\n"))
+        #expect(plans[0].components(separatedBy: "USING INDEX messages_conversation").count - 1 == 2)
+        #expect(plans[1].contains("USING COVERING INDEX conversations_by_recency") || plans[1].contains("USING INDEX conversations_by_recency"))
+        #expect(plans[2].contains("messages_unread"))
+        for plan in plans { #expect(!plan.contains("SCAN m ") && !plan.contains("SCAN messages"), "\(plan)") }
+    }
+}

@@ -253,6 +253,50 @@ struct LiveDeliveryTests {
     }
 }
 
+extension LiveDeliveryTests {
+    @Test("history and conversations over a socket: pages, read marks, errors in the documented order")
+    func historyAndConversations() async throws {
+        try await withTestServer { server in
+            let messi = try await server.rawClient()
+            _ = try await messi.login("messi")
+            let henderson = try await server.rawClient()
+            _ = try await henderson.login("henderson")
+            for index in 0..<5 {
+                let (from, to) = index.isMultiple(of: 2) ? (messi, "henderson") : (henderson, "messi")
+                #expect(try await from.request("send \(to) h\(index)") == Expected.messageSent)
+            }
+            _ = try await henderson.request("inbox")  // h0, h2, h4 read
+
+            let page = try await messi.readJSON("history Henderson 2")
+            #expect(page["with"]?.stringValue == "henderson")
+            let texts = page.messages.compactMap { $0["msg"]?.stringValue }
+            #expect(texts == ["h3", "h4"])
+            #expect(page.messages.map { $0["read"] } == [.bool(false), .bool(true)])
+            let oldestID = try #require(try await messi.readJSON("history henderson").messages.first?["id"]?.integerValue)
+            #expect(try await messi.readJSON("history henderson 500 \(oldestID)").messages.isEmpty)
+            #expect(try await messi.readJSON("history lineker").messages.isEmpty)
+            #expect(try await messi.request("history nobody") == Expected.error("User Tidak Ditemukan"))
+            for arguments in ["henderson 0", "henderson 501", "henderson x", "henderson 5 0", "henderson 5 -1", "henderson +5", "nobody 0"] {
+                #expect(try await messi.request("history \(arguments)") == Expected.error("Protocol Tidak Benar"), "\(arguments)")
+            }
+            #expect(try await messi.request("history") == Expected.error("Protocol Tidak Benar"))
+            let stranger = try await server.rawClient()
+            #expect(try await stranger.request("history henderson x") == Expected.error("not authorized"))
+            #expect(try await stranger.request("conversations") == Expected.error("not authorized"))
+
+            let conversations = try await messi.readJSON("conversations")
+            guard case .array(let entries)? = conversations["conversations"] else {
+                Issue.record("no conversations list")
+                return
+            }
+            #expect(entries.count == 1)
+            #expect(entries.first?["username"]?.stringValue == "henderson")
+            #expect(entries.first?["unread"]?.integerValue == 2)
+            #expect(entries.first?["last"]?["msg"]?.stringValue == "h4")
+        }
+    }
+}
+
 // MARK: - Frames
 
 /// A reply or event frame as read from the socket.
@@ -265,7 +309,20 @@ struct Frame {
     var text: String? { json["message"]?["msg"]?.stringValue }
 }
 
+extension JSONValue {
+    /// The `messages` list of a `history` reply.
+    var messages: [JSONValue] {
+        if case .array(let items)? = self["messages"] { return items }
+        return []
+    }
+}
+
 extension RawClient {
+    /// Sends `line` and parses its reply.
+    func readJSON(_ line: String) async throws -> JSONValue {
+        try JSONParser.parse(Expected.withoutTerminator(try await request(line)))
+    }
+
     func readFrame(timeout: Duration = .seconds(10 * testTimeScale)) async throws -> Frame {
         let text = try await readReply(timeout: timeout)
         // ("\r\n" is one Character: drop the terminator's bytes, not four characters.)

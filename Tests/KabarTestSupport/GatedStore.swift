@@ -106,4 +106,18 @@ public final class GatedStore: ChatStore {
     public func markRead(_ ids: [Int64], for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<Int>) {
         base.markRead(ids, for: userID, at: now, completion: completion)
     }
+
+    public func history(
+        of user: UserRecord,
+        with peer: Username,
+        limit: Int,
+        before beforeID: Int64?,
+        completion: @escaping StoreCompletion<[HistoryEntry]?>
+    ) {
+        base.history(of: user, with: peer, limit: limit, before: beforeID, completion: completion)
+    }
+
+    public func conversations(of user: UserRecord, completion: @escaping StoreCompletion<[ConversationSummary]>) {
+        base.conversations(of: user, completion: completion)
+    }
 }

@@ -211,4 +211,35 @@ public final class ChatService: Sendable {
         guard let ids = MessageIDList.parse(idList) else { throw .malformedRequest }
         store.markRead(ids, for: user.id, at: clock.now(), completion: completion)
     }
+
+    /// The most messages one `history` returns, and how many when LIMIT is not given.
+    static let historyLimits = (default: 50, range: 1...500)
+
+    /// `history`: a page of the conversation between `user` and `peer`, oldest first.
+    ///
+    /// - Throws: ``Refusal/malformedRequest`` for a LIMIT outside 1...500 or a BEFORE_ID that
+    ///   is not a positive number (checked first: they need no store);
+    ///   ``Refusal/recipientNotFound`` (`User Tidak Ditemukan`) for an unknown user, through
+    ///   `completion` when only the store can tell.
+    func history(
+        of user: UserRecord,
+        with peer: String,
+        limit limitText: String?,
+        beforeID beforeText: String?,
+        completion: @escaping StoreCompletion<[HistoryEntry]>
+    ) throws(Refusal) {
+        let limit = limitText.map(MessageIDList.number) ?? Int64(Self.historyLimits.default)
+        guard let limit, Self.historyLimits.range.contains(Int(clamping: limit)) else { throw .malformedRequest }
+        let beforeID = beforeText.map(MessageIDList.number)
+        if let beforeID, beforeID == nil { throw .malformedRequest }
+        guard let peerName = Username(peer) else { throw .recipientNotFound }
+        store.history(of: user, with: peerName, limit: Int(limit), before: beforeID ?? nil) { result in
+            completion(result.flatMap { $0.map { .success($0) } ?? .failure(Refusal.recipientNotFound) })
+        }
+    }
+
+    /// `conversations`: one summary per peer, the most recent first.
+    func conversations(of user: UserRecord, completion: @escaping StoreCompletion<[ConversationSummary]>) {
+        store.conversations(of: user, completion: completion)
+    }
 }

@@ -68,6 +68,16 @@ public struct RequestDispatcher: Sendable {
             return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
                 try service.acknowledge(ids, for: session.user) { reply.answer($0) { .acked($0) } }
             }
+        case .history(let reference, let peer, let limit, let beforeID):
+            return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
+                try service.history(of: session.user, with: peer, limit: limit, beforeID: beforeID) {
+                    reply.answer($0) { .history(with: peer, entries: $0) }
+                }
+            }
+        case .conversations(let reference):
+            return withSession(reference, on: &connection, eventLoop) { session, reply in
+                service.conversations(of: session.user) { reply.answer($0) { .conversations($0) } }
+            }
         case .inbox(let reference):
             return withSession(reference, on: &connection, eventLoop) { session, reply in
                 service.takeInbox(for: session.user) { reply.answer($0) { .inbox($0) } }

@@ -38,4 +38,18 @@ extension ChatStore {
             markRead(ids, for: userID, at: now) { continuation.resume(with: $0) }
         }
     }
+
+    public func history(of user: UserRecord, with peer: Username, limit: Int, before beforeID: Int64?) async throws
+        -> [HistoryEntry]?
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            history(of: user, with: peer, limit: limit, before: beforeID) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func conversations(of user: UserRecord) async throws -> [ConversationSummary] {
+        try await withCheckedThrowingContinuation { continuation in
+            conversations(of: user) { continuation.resume(with: $0) }
+        }
+    }
 }

@@ -59,6 +59,18 @@ public protocol ChatStore: Sendable {
     func unreadMessages(for userID: Int64, completion: @escaping StoreCompletion<UnreadSnapshot>)
     /// Marks as read those of `ids` that are unread messages to the user. - Returns: how many.
     func markRead(_ ids: [Int64], for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<Int>)
+    /// The newest `limit` messages between `user` and `peer`, both ways, with an id below
+    /// `beforeID` (any id when nil), oldest first, with their read state; nil if there is
+    /// no user `peer`. Served by an index: its cost does not grow with the conversation.
+    func history(
+        of user: UserRecord,
+        with peer: Username,
+        limit: Int,
+        before beforeID: Int64?,
+        completion: @escaping StoreCompletion<[HistoryEntry]?>
+    )
+    /// One summary per user `user` has exchanged messages with, the most recent first.
+    func conversations(of user: UserRecord, completion: @escaping StoreCompletion<[ConversationSummary]>)
 }
 
 /// A user's unread messages at one moment, for a subscription's replay.

@@ -25,6 +25,12 @@ public enum Reply: Hashable, Sendable {
     case unsubscribed
     /// `ack`: `{"status": "OK", "acked": N}`.
     case acked(Int)
+    /// `history`: `{"status": "OK", "with": USERNAME, "messages": [MESSAGE + "read", ...]}`,
+    /// oldest first.
+    case history(with: String, entries: [HistoryEntry])
+    /// `conversations`: `{"status": "OK", "conversations": [{"username": …, "unread": N, "last": MESSAGE}, ...]}`,
+    /// the most recent first.
+    case conversations([ConversationSummary])
 }
 
 /// The unread messages from one sender, in the order the server received them.

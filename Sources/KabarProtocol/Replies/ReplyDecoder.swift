@@ -89,7 +89,39 @@ public enum ReplyDecoder {
                 throw MalformedReply(reason: "ack reply without a count")
             }
             return .acked(acked)
+        case .history:
+            guard let peer = json[WireText.with]?.stringValue, case .array(let items)? = json[WireText.messages] else {
+                throw MalformedReply(reason: "history reply without its messages")
+            }
+            return .history(with: peer, entries: try items.map { item throws(MalformedReply) in
+                guard case .bool(let isRead)? = item[WireText.read] else { throw MalformedReply(reason: "history message without read") }
+                return HistoryEntry(message: try chatMessage(item), isRead: isRead)
+            })
+        case .conversations:
+            guard case .array(let items)? = json[WireText.conversations] else {
+                throw MalformedReply(reason: "conversations reply without a list")
+            }
+            return .conversations(try items.map { item throws(MalformedReply) in
+                guard let unread = item[WireText.unread]?.integerValue, let last = item[WireText.last] else {
+                    throw MalformedReply(reason: "conversation lacks a field")
+                }
+                return ConversationSummary(peer: try onlineUser(item), unread: unread, last: try chatMessage(last))
+            })
         }
+    }
+
+    /// A message object (PROTOCOL.md, "Live delivery"), as in events, `history` and
+    /// `conversations`.
+    public static func chatMessage(_ value: JSONValue) throws(MalformedReply) -> ChatMessage {
+        guard let id = value[WireText.id]?.integerValue,
+            let from = value[WireText.from]?.stringValue,
+            let to = value[WireText.to]?.stringValue,
+            let fromName = value[WireText.messageFrom]?.stringValue,
+            let toName = value[WireText.messageTo]?.stringValue,
+            let text = value[WireText.messageText]?.stringValue,
+            let time = value[WireText.time]?.stringValue.flatMap(UTCTime.milliseconds(iso8601:))
+        else { throw MalformedReply(reason: "message object lacks a field") }
+        return ChatMessage(id: Int64(id), from: from, to: to, fromName: fromName, toName: toName, text: text, timeMilliseconds: time)
     }
 
     private static func inboxGroup(sender: String, _ value: JSONValue) throws(MalformedReply) -> InboxGroup {

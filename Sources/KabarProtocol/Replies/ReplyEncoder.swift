@@ -66,6 +66,33 @@ public enum ReplyEncoder {
         case .acked(let count):
             writeOK(key: WireText.acked, into: &buffer)
             buffer.writeString(String(count))
+        case .history(let peer, let entries):
+            writeOK(key: WireText.with, into: &buffer)
+            JSONStringWriter.write(peer, into: &buffer)
+            buffer.writeStaticString(", ")
+            writeKey(WireText.messages, into: &buffer)
+            buffer.writeStaticString("[")
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { buffer.writeStaticString(", ") }
+                write(entry.message, into: &buffer, read: entry.isRead)
+            }
+            buffer.writeStaticString("]")
+        case .conversations(let summaries):
+            writeOK(key: WireText.conversations, into: &buffer)
+            buffer.writeStaticString("[")
+            for (index, summary) in summaries.enumerated() {
+                if index > 0 { buffer.writeStaticString(", ") }
+                buffer.writeStaticString("{")
+                writeUserFields(summary.peer, into: &buffer)
+                buffer.writeStaticString(", ")
+                writeKey(WireText.unread, into: &buffer)
+                buffer.writeString(String(summary.unread))
+                buffer.writeStaticString(", ")
+                writeKey(WireText.last, into: &buffer)
+                write(summary.last, into: &buffer)
+                buffer.writeStaticString("}")
+            }
+            buffer.writeStaticString("]")
         }
         buffer.writeStaticString("}")
         buffer.writeString(WireText.replyTerminator)
@@ -122,14 +149,7 @@ public enum ReplyEncoder {
             write(message, into: &buffer)
         case .presence(let user, let isOnline):
             buffer.writeStaticString("\"presence\", ")
-            writeKey(WireText.username, into: &buffer)
-            JSONStringWriter.write(user.username, into: &buffer)
-            buffer.writeStaticString(", ")
-            writeKey(WireText.name, into: &buffer)
-            JSONStringWriter.write(user.name, into: &buffer)
-            buffer.writeStaticString(", ")
-            writeKey(WireText.country, into: &buffer)
-            JSONStringWriter.write(user.country, into: &buffer)
+            writeUserFields(user, into: &buffer)
             buffer.writeStaticString(", ")
             writeKey(WireText.online, into: &buffer)
             buffer.writeString(isOnline ? "true" : "false")
@@ -138,8 +158,8 @@ public enum ReplyEncoder {
         buffer.writeString(WireText.replyTerminator)
     }
 
-    /// Writes a message object, keys in PROTOCOL.md's order.
-    public static func write(_ message: ChatMessage, into buffer: inout ByteBuffer) {
+    /// Writes a message object, keys in PROTOCOL.md's order; `history` adds `"read"` last.
+    public static func write(_ message: ChatMessage, into buffer: inout ByteBuffer, read: Bool? = nil) {
         buffer.writeStaticString("{")
         writeKey(WireText.id, into: &buffer)
         buffer.writeString(String(message.id))
@@ -152,7 +172,24 @@ public enum ReplyEncoder {
             writeKey(key, into: &buffer)
             JSONStringWriter.write(value, into: &buffer)
         }
+        if let read {
+            buffer.writeStaticString(", ")
+            writeKey(WireText.read, into: &buffer)
+            buffer.writeString(read ? "true" : "false")
+        }
         buffer.writeStaticString("}")
+    }
+
+    /// `"username": U, "name": N, "negara": C`, as `show` writes a user.
+    private static func writeUserFields(_ user: OnlineUser, into buffer: inout ByteBuffer) {
+        writeKey(WireText.username, into: &buffer)
+        JSONStringWriter.write(user.username, into: &buffer)
+        buffer.writeStaticString(", ")
+        writeKey(WireText.name, into: &buffer)
+        JSONStringWriter.write(user.name, into: &buffer)
+        buffer.writeStaticString(", ")
+        writeKey(WireText.country, into: &buffer)
+        JSONStringWriter.write(user.country, into: &buffer)
     }
 
     // MARK: - Pieces
@@ -162,14 +199,7 @@ public enum ReplyEncoder {
         for (index, user) in users.enumerated() {
             if index > 0 { buffer.writeStaticString(", ") }
             buffer.writeStaticString("{")
-            writeKey(WireText.username, into: &buffer)
-            JSONStringWriter.write(user.username, into: &buffer)
-            buffer.writeStaticString(", ")
-            writeKey(WireText.name, into: &buffer)
-            JSONStringWriter.write(user.name, into: &buffer)
-            buffer.writeStaticString(", ")
-            writeKey(WireText.country, into: &buffer)
-            JSONStringWriter.write(user.country, into: &buffer)
+            writeUserFields(user, into: &buffer)
             buffer.writeStaticString("}")
         }
         buffer.writeStaticString("]")

@@ -28,4 +28,8 @@ enum WireText {
     static let to = "to"
     static let time = "time"
     static let online = "online"
+    static let with = "with"
+    static let read = "read"
+    static let conversations = "conversations"
+    static let last = "last"
 }

@@ -31,6 +31,8 @@ extension Request: CustomStringConvertible, CustomDebugStringConvertible, Custom
         case .subscribe: "subscribe"
         case .unsubscribe: "unsubscribe"
         case .ack: "ack"
+        case .history: "history"
+        case .conversations: "conversations"
         }
     }
 
@@ -52,6 +54,10 @@ extension Request: CustomStringConvertible, CustomDebugStringConvertible, Custom
             [("session", session.description)]
         case .ack(let session, let ids):
             [("session", session.description), ("ids", quoted(ids))]
+        case .history(let session, let peer, let limit, let beforeID):
+            [("session", session.description), ("with", quoted(peer)), ("limit", quoted(limit ?? "")), ("beforeID", quoted(beforeID ?? ""))]
+        case .conversations(let session):
+            [("session", session.description)]
         }
     }
 }

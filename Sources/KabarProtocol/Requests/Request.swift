@@ -24,6 +24,11 @@ public enum Request: Hashable, Sendable {
     /// `ack [TOKEN] ID[,ID...]`: `ids` is the list as sent; the service checks its form
     /// after the session, as PROTOCOL.md orders the checks.
     case ack(session: SessionReference, ids: String)
+    /// `history [TOKEN] USERNAME [LIMIT] [BEFORE_ID]`: `with` folded to lower case; LIMIT
+    /// and BEFORE_ID as sent, checked by the service after the session.
+    case history(session: SessionReference, with: String, limit: String?, beforeID: String?)
+    /// `conversations [TOKEN]`
+    case conversations(session: SessionReference)
 }
 
 /// Which session a request acts for.

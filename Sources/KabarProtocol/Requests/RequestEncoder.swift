@@ -28,6 +28,10 @@ public enum RequestEncoder {
             return ["unsubscribe"] + tokenWord(session)
         case .ack(let session, let ids):
             return ["ack"] + tokenWord(session) + [ids]
+        case .history(let session, let peer, let limit, let beforeID):
+            return ["history"] + tokenWord(session) + [peer] + [limit ?? (beforeID == nil ? nil : "50"), beforeID].compactMap { $0 }
+        case .conversations(let session):
+            return ["conversations"] + tokenWord(session)
         }
     }
 

@@ -80,6 +80,13 @@ public enum RequestParser {
             let (session, ids) = optionalToken(&words)
             guard let ids else { return nil }
             return .ack(session: session, ids: ids.text)
+        case "history":
+            let (session, peer) = optionalToken(&words)
+            guard let peer else { return nil }
+            let limit = words.nextWord()?.text
+            return .history(session: session, with: peer.lowercasedText, limit: limit, beforeID: words.nextWord()?.text)
+        case "conversations":
+            return .conversations(session: optionalToken(&words).session)
         default:
             return nil
         }

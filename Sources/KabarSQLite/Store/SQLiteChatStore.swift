@@ -255,6 +255,85 @@ public final class SQLiteChatStore: ChatStore {
         }, completion: completion)
     }
 
+    // MARK: - Conversations
+
+    public func history(
+        of user: UserRecord,
+        with peer: Username,
+        limit: Int,
+        before beforeID: Int64?,
+        completion: @escaping StoreCompletion<[HistoryEntry]?>
+    ) {
+        database.submit(changes: .oneStatement, { db -> [HistoryEntry]? in
+            guard let peerID = try db.query("SELECT id FROM users WHERE username = ?", [.text(peer.text)]).first?.integer(0) else {
+                return nil
+            }
+            let before = beforeID ?? Int64.max
+            // Each direction is a backward range of `messages_conversation` that stops after
+            // `limit` rows; a conversation with oneself has only one.
+            let rows = try db.query(
+                user.id == peerID ? Self.historyWithOneselfQuery : Self.historyQuery,
+                [
+                    .integer(peerID), .text(user.username.text), .integer(before), .integer(Int64(limit)),
+                    .integer(user.id), .text(peer.text), .integer(before), .integer(Int64(limit)), .integer(Int64(limit)),
+                ].prefix(user.id == peerID ? 4 : 9).map { $0 }
+            )
+            return rows.reversed().compactMap { row in
+                Self.chatMessage(row).map { HistoryEntry(message: $0, isRead: row.integer(7) == 1) }
+            }
+        }, completion: completion)
+    }
+
+    public func conversations(of user: UserRecord, completion: @escaping StoreCompletion<[ConversationSummary]>) {
+        database.submit(changes: .oneStatement, { db in
+            var unread: [String: Int] = [:]
+            for row in try db.query(Self.unreadBySenderQuery, [.integer(user.id)]) {
+                if let sender = row.text(0), let count = row.integer(1) { unread[sender] = Int(count) }
+            }
+            return try db.query(Self.conversationsQuery, [.integer(user.id)]).compactMap { row -> ConversationSummary? in
+                guard let username = row.text(7), let name = row.text(8), let country = row.text(9), let last = Self.chatMessage(row)
+                else { return nil }
+                return ConversationSummary(
+                    peer: OnlineUser(username: username, name: name, country: country),
+                    unread: unread[username] ?? 0,
+                    last: last
+                )
+            }
+        }, completion: completion)
+    }
+
+    /// The columns of a message, as ``chatMessage(_:)`` reads them, from `m` (messages)
+    /// and `r` (its recipient).
+    private static let messageColumns = "m.id, m.sender_username, r.username, m.sender_name, r.name, m.body, m.received_at"
+
+    /// Both directions of a conversation, newest first: the user's messages to the peer,
+    /// then the peer's to the user. Parameters: peer id, user's name, before, limit; user
+    /// id, peer's name, before, limit; limit.
+    static let historyQuery = """
+        SELECT * FROM (\(historyDirection)) UNION ALL SELECT * FROM (\(historyDirection)) ORDER BY 1 DESC LIMIT ?
+        """
+    static let historyWithOneselfQuery = historyDirection
+    private static let historyDirection = """
+        SELECT \(messageColumns), m.read_at IS NOT NULL FROM messages m JOIN users r ON r.id = m.recipient_id
+        WHERE m.recipient_id = ? AND m.sender_username = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?
+        """
+
+    /// A user's conversations, the most recent first, with each peer's profile.
+    static let conversationsQuery = """
+        SELECT \(messageColumns), p.username, p.name, p.country
+        FROM conversations c JOIN users p ON p.username = c.peer_username
+        JOIN messages m ON m.id = c.last_message_id JOIN users r ON r.id = m.recipient_id
+        WHERE c.user_id = ? ORDER BY c.last_message_id DESC
+        """
+
+    /// A user's unread messages counted by sender, from the partial index `messages_unread`
+    /// (named, since the planner would otherwise walk `messages_conversation`, which holds
+    /// every message the user ever received).
+    static let unreadBySenderQuery = """
+        SELECT sender_username, count(*) FROM messages INDEXED BY messages_unread
+        WHERE recipient_id = ? AND read_at IS NULL GROUP BY sender_username
+        """
+
     // MARK: - Rows
 
     /// A user's unread messages, oldest first; served by the partial index `messages_unread`.

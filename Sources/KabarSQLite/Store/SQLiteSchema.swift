@@ -36,6 +36,39 @@ enum SQLiteSchema {
         ) STRICT;
         -- Only unread messages are indexed by recipient: an inbox never walks its history.
         CREATE INDEX messages_unread ON messages(recipient_id, id) WHERE read_at IS NULL;
+        """,
+        // 2: conversations. `history` reads each direction of a conversation newest first
+        // from `messages_conversation`; `conversations` reads one row per peer, kept by a
+        // trigger inside the INSERT of each message (so a send is still one statement).
         """
+        CREATE INDEX messages_conversation ON messages(recipient_id, sender_username, id);
+
+        CREATE TABLE conversations (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            peer_username TEXT NOT NULL,
+            last_message_id INTEGER NOT NULL,
+            PRIMARY KEY (user_id, peer_username)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX conversations_by_recency ON conversations(user_id, last_message_id);
+
+        INSERT INTO conversations (user_id, peer_username, last_message_id)
+            SELECT recipient_id, sender_username, max(id) FROM messages GROUP BY recipient_id, sender_username
+            ON CONFLICT (user_id, peer_username) DO UPDATE SET last_message_id = max(last_message_id, excluded.last_message_id);
+        INSERT INTO conversations (user_id, peer_username, last_message_id)
+            SELECT s.id, r.username, max(m.id) FROM messages m
+            JOIN users s ON s.username = m.sender_username JOIN users r ON r.id = m.recipient_id
+            GROUP BY s.id, r.username
+            ON CONFLICT (user_id, peer_username) DO UPDATE SET last_message_id = max(last_message_id, excluded.last_message_id);
+
+        CREATE TRIGGER messages_keep_conversations AFTER INSERT ON messages BEGIN
+            INSERT INTO conversations (user_id, peer_username, last_message_id)
+                VALUES (NEW.recipient_id, NEW.sender_username, NEW.id)
+                ON CONFLICT (user_id, peer_username) DO UPDATE SET last_message_id = excluded.last_message_id;
+            INSERT INTO conversations (user_id, peer_username, last_message_id)
+                SELECT s.id, r.username, NEW.id FROM users s, users r
+                WHERE s.username = NEW.sender_username AND r.id = NEW.recipient_id
+                ON CONFLICT (user_id, peer_username) DO UPDATE SET last_message_id = excluded.last_message_id;
+        END;
+        """,
     ]
 }
