@@ -297,6 +297,49 @@ extension LiveDeliveryTests {
     }
 }
 
+extension LiveDeliveryTests {
+    @Test("an event is written only after its message is durable: SIGKILL mid-burst, every message an event showed is stored")
+    func eventsAreDurable() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/kabar.sqlite"
+        let server = try await ServerProcess(arguments: ["--demo", "--database", database])
+        let henderson = try await RawClient.connect(port: server.port)
+        _ = try await henderson.login("henderson")
+        #expect(try await henderson.request("subscribe") == Expected.subscribed(unread: 0))
+        let senders = try await (0..<10).map { $0 }.concurrentMap { index in
+            let client = try await RawClient.connect(port: server.port)
+            _ = try await client.login(index.isMultiple(of: 2) ? "messi" : "lineker")
+            return client
+        }
+        let sending = Task {
+            _ = try? await Array(senders.enumerated()).concurrentMap { pair in
+                let (index, client) = pair
+                for number in 0..<10_000 {
+                    guard (try? await client.request("send henderson k\(index)-\(number)")) == Expected.messageSent else { break }
+                }
+            }
+        }
+        var seen: [String] = []
+        while seen.count < 300, let frame = try? await henderson.readFrame() {
+            if let text = frame.text { seen.append(text) }
+        }
+        #expect(try await server.stop(signal: SIGKILL) == SIGKILL)
+        // Whatever the socket still held was written before the kill: it counts too.
+        while let frame = try? await henderson.readFrame(timeout: .milliseconds(200)), let text = frame.text { seen.append(text) }
+        _ = await sending.value
+
+        let restarted = try await ServerProcess(arguments: ["--database", database])
+        let reader = try await RawClient.connect(port: restarted.port)
+        _ = try await reader.login("henderson")
+        let inbox = try await reader.request("inbox", timeout: .seconds(30 * testTimeScale))
+        let missing = seen.filter { !inbox.contains("\"msg\": \"\($0)\"") }
+        #expect(seen.count >= 300)
+        #expect(missing.isEmpty, "events of messages the store lost: \(missing.prefix(5))")
+        #expect(try await restarted.stop() == 0)
+    }
+}
+
 // MARK: - Frames
 
 /// A reply or event frame as read from the socket.
