@@ -140,3 +140,37 @@ struct KabarCLITests {
         }
     }
 }
+
+@Suite("kabar-cli at a terminal")
+struct KabarCLITerminalTests {
+    @Test("two clients in pseudo-terminals: one types a message, the other sees it appear under its prompt")
+    func liveMessageAppears() async throws {
+        try await withTestServer { server in
+            let environment = ["TZ": "UTC"]
+            let henderson = try TerminalProcess("kabar-cli", ["--port", "\(server.port)"], environment: environment)
+            let messi = try TerminalProcess("kabar-cli", ["--port", "\(server.port)"], environment: environment)
+            #expect(await henderson.waitFor("Command :"))
+            henderson.type("auth henderson surabaya\n")
+            #expect(await henderson.waitFor("username henderson logged in, token "))
+            messi.type("auth messi surabaya\n")
+            #expect(await messi.waitFor("username messi logged in, token "))
+            let promptsBefore = henderson.screen.components(separatedBy: "Command ").count
+
+            messi.type("send henderson hello gimana kabarnya son\n")
+            #expect(await messi.waitFor("message sent to henderson"))
+            #expect(await henderson.waitFor("] messi: hello gimana kabarnya son\r\n"))
+            let screen = henderson.screen
+            // The line is on its own (the prompt's line cleared first), and the prompt comes back.
+            let line = try #require(screen.firstMatch(of: /\r\x1B\[K\[\d\d:\d\d\] messi: hello gimana kabarnya son\r\n/))
+            #expect(screen[line.range.upperBound...].hasPrefix("Command "))
+            #expect(screen.components(separatedBy: "Command ").count == promptsBefore + 1)
+            // The seed's own outputs stay as they were.
+            henderson.type("inbox\n")
+            #expect(await henderson.waitFor(#"{"messi": [{"msg_from": "Lionel Messi", "msg_to": "Jordan Henderson", "msg": "hello gimana kabarnya son"}]}"#))
+            henderson.type("history messi\n")
+            #expect(await henderson.waitFor("] messi: hello gimana kabarnya son\r\nCommand "))
+            messi.type("quit\n")
+            henderson.type("quit\n")
+        }
+    }
+}

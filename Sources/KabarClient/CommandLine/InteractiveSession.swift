@@ -34,12 +34,19 @@ public final class InteractiveSession {
     private var connection: KabarConnection?
     /// The session of this client, as the original client's `tokenid`.
     public private(set) var token: SessionToken?
+    /// Where incoming messages go, one line each, when the session subscribes.
+    private let onLiveLine: (@Sendable (String) -> Void)?
+    private var liveTask: Task<Void, Never>?
 
-    /// - Parameter tls: encrypt the connection, trusting as it says.
-    public init(host: String, port: Int, tls: ClientTLS? = nil) {
+    /// - Parameters:
+    ///   - tls: encrypt the connection, trusting as it says.
+    ///   - onLiveLine: when given, the client subscribes after each successful `auth` and
+    ///     hands every incoming message here as a line (``LiveLine``), from another task.
+    public init(host: String, port: Int, tls: ClientTLS? = nil, onLiveLine: (@Sendable (String) -> Void)? = nil) {
         self.host = host
         self.port = port
         self.connector = { host, port in try await KabarConnection.connect(host: host, port: port, tls: tls) }
+        self.onLiveLine = onLiveLine
     }
 
     /// The prompt of the original client: `Command TOKEN:` or `Command :`.
@@ -54,7 +61,7 @@ public final class InteractiveSession {
             return .quit
         case "help":
             return .print(Self.help)
-        case "send", "inbox", "show", "logout":
+        case "send", "inbox", "show", "logout", "history", "conversations":
             guard let token else { return .print("Error, not authorized") }
             return await handleSessionCommand(command, line: line, words: words, token: token)
         default:
@@ -64,6 +71,7 @@ public final class InteractiveSession {
 
     /// Closes the connection, if one is open.
     public func close() async {
+        stopLive()
         try? await connection?.close()
         connection = nil
     }
@@ -95,9 +103,25 @@ public final class InteractiveSession {
                 guard case .onlineUsers(let users) = reply else { return "" }
                 return "Daftar User Online\n" + OnlineUsersTable.render(users)
             }
+        case "history":
+            guard words.count >= 2 else { return .print("Error, \(Refusal.malformedRequest.wireText)") }
+            let limit = words.count >= 3 ? String(words[2]) : nil
+            return await execute(.history(session: reference, with: words[1].lowercased(), limit: limit, beforeID: nil)) { reply in
+                guard case .history(_, let entries) = reply else { return "" }
+                return entries.isEmpty ? "(no messages)" : entries.map { LiveLine.render($0.message) }.joined(separator: "\n")
+            }
+        case "conversations":
+            return await execute(.conversations(session: reference)) { reply in
+                guard case .conversations(let summaries) = reply else { return "" }
+                guard !summaries.isEmpty else { return "(no conversations)" }
+                return summaries.map { summary in
+                    "\(summary.peer.username) (\(summary.peer.name)): \(summary.unread) unread, last \(LiveLine.render(summary.last))"
+                }.joined(separator: "\n")
+            }
         default:  // logout
             // As in the original client, the session is forgotten before the server answers.
             self.token = nil
+            stopLive()
             return await execute(.logout(session: reference)) { reply in
                 guard case .loggedOut(let ended) = reply else { return "" }
                 var quoted = ByteBuffer()
@@ -114,17 +138,39 @@ public final class InteractiveSession {
         case .failure(let refusal)?:
             return .print("Error, \(refusal.wireText)")
         case .success(let request)?:
-            return await execute(request) { reply in
+            let outcome = await execute(request) { reply in
                 switch reply {
                 case .loggedIn(let token):
                     self.token = token
+                    self.stopLive()
                     return "username \(words[1]) logged in, token \(token.text) "
                 case .registered: return "User Registered"
                 case .pong: return "PONG"
                 default: return ""
                 }
             }
+            if case .auth = request, token != nil, onLiveLine != nil { await startLive() }
+            return outcome
         }
+    }
+
+    // MARK: - Live messages
+
+    /// Subscribes the session and hands each incoming message to ``onLiveLine``.
+    private func startLive() async {
+        guard let onLiveLine, let token, let connection = try? await currentConnection() else { return }
+        guard case .success(.subscribed)? = try? await connection.execute(.subscribe(session: .token(token.text), presence: false))
+        else { return }
+        liveTask = Task {
+            for await event in connection.events {
+                if case .message(let message) = event { onLiveLine(LiveLine.render(message)) }
+            }
+        }
+    }
+
+    private func stopLive() {
+        liveTask?.cancel()
+        liveTask = nil
     }
 
     // MARK: - Talking to the server
@@ -161,6 +207,8 @@ public final class InteractiveSession {
           inbox                                 read your unread messages
           show                                  list the users online
           logout                                end your session
+          history USERNAME [N]                  the last N (50) messages with USERNAME
+          conversations                         the people you have talked with, unread counts
           register USERNAME PASSWORD "NAME" COUNTRY   create an account
           ping                                  check the server
           help                                  this list

@@ -15,9 +15,13 @@ import NIOSSL
 ///     try await connection.sendMessage("hello", to: ["henderson"], token: token)
 public final class KabarConnection: Sendable {
     public let channel: any Channel
+    /// The events of the connection's subscription (after a `subscribe`), in the order the
+    /// server wrote them; the stream ends when the connection closes.
+    public let events: AsyncStream<LiveEvent>
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, events: AsyncStream<LiveEvent>) {
         self.channel = channel
+        self.events = events
     }
 
     /// Connects to `host:port`, encrypted when `tls` is given.
@@ -29,6 +33,7 @@ public final class KabarConnection: Sendable {
     ) async throws -> KabarConnection {
         let tlsContext = try tls?.makeContext()
         let serverHostname = tls?.serverHostname(connectingTo: host)
+        let (events, eventSink) = AsyncStream.makeStream(of: LiveEvent.self)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
@@ -40,12 +45,16 @@ public final class KabarConnection: Sendable {
                         )
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplyFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(RequestReplyHandler())
+                    try channel.pipeline.syncOperations.addHandler(
+                        RequestReplyHandler { event in
+                            if let event { eventSink.yield(event) } else { eventSink.finish() }
+                        }
+                    )
                 }
             }
             .connect(host: host, port: port)
             .get()
-        return KabarConnection(channel: channel)
+        return KabarConnection(channel: channel, events: events)
     }
 
     /// Sends `request` and waits for its reply.

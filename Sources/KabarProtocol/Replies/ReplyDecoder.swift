@@ -110,6 +110,36 @@ public enum ReplyDecoder {
         }
     }
 
+    /// Whether a frame is an event of a subscription rather than a reply (its second key
+    /// is `"event"`, as Kabar writes every event).
+    public static func isEvent(_ text: String) -> Bool {
+        text.hasPrefix(#"{"status": "OK", "event": "#)
+    }
+
+    /// The event an event frame holds.
+    /// - Throws: ``MalformedReply`` for a frame that is not an event Kabar writes.
+    public static func decodeEvent(_ text: String) throws(MalformedReply) -> LiveEvent {
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(text)
+        } catch {
+            throw MalformedReply(reason: "not JSON (at byte \(error.offset))")
+        }
+        switch json[WireText.event]?.stringValue {
+        case "message"?:
+            guard let message = json[WireText.message] else { throw MalformedReply(reason: "message event without a message") }
+            return .message(try chatMessage(message))
+        case "sent"?:
+            guard let message = json[WireText.message] else { throw MalformedReply(reason: "sent event without a message") }
+            return .sent(try chatMessage(message))
+        case "presence"?:
+            guard case .bool(let isOnline)? = json[WireText.online] else { throw MalformedReply(reason: "presence event without online") }
+            return .presence(try onlineUser(json), isOnline: isOnline)
+        default:
+            throw MalformedReply(reason: "unknown event")
+        }
+    }
+
     /// A message object (PROTOCOL.md, "Live delivery"), as in events, `history` and
     /// `conversations`.
     public static func chatMessage(_ value: JSONValue) throws(MalformedReply) -> ChatMessage {
