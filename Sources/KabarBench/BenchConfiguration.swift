@@ -16,6 +16,10 @@ public struct BenchConfiguration: Sendable {
         case auth
         case ping
         case show
+        /// Live delivery: the first half of the connections `send` to the users of the
+        /// second half, which `subscribe`; each message carries its send time, and the
+        /// subscribers time its event.
+        case push
     }
 
     /// When the run ends.
@@ -46,4 +50,12 @@ public struct BenchConfiguration: Sendable {
     public init() {}
 
     static func username(_ index: Int) -> String { "bench-\(index)" }
+
+    /// `--op push`: how many connections send (the rest subscribe).
+    static func pushSenders(_ configuration: BenchConfiguration) -> Int { max(1, configuration.connections / 2) }
+
+    /// `--op push`: how many users the subscribers log in as (and the senders write to).
+    static func pushUsers(_ configuration: BenchConfiguration) -> Int {
+        max(1, min(configuration.users, configuration.connections - pushSenders(configuration)))
+    }
 }

@@ -15,6 +15,12 @@ final class BenchShared: Sendable {
     let requestLimit: Int?
     /// Replies received, for the progress line.
     let replies = Atomic<Int>(0)
+    /// Connections still sending (`--op push`: subscribers stop once none is).
+    let sending = Atomic<Int>(0)
+
+    func senderFinished() {
+        sending.subtract(1, ordering: .relaxed)
+    }
 
     init(requestLimit: Int?) {
         self.requestLimit = requestLimit
@@ -173,13 +179,15 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     private func sendNext(context: ChannelHandlerContext, at now: UInt64) {
         guard shared.mayIssue(at: now) else { return }
-        sentAt.append(NIODeadline.now().uptimeNanoseconds)
-        context.write(wrapOutboundOut(workload.next()), promise: nil)
+        let now = NIODeadline.now().uptimeNanoseconds
+        sentAt.append(now)
+        context.write(wrapOutboundOut(workload.next(at: now, allocator: context.channel.allocator)), promise: nil)
     }
 
     private func finishIfIdle(context: ChannelHandlerContext) {
         guard state == .running, sentAt.isEmpty else { return }
         state = .finished
+        shared.senderFinished()
         done.succeed(statistics)
         context.close(promise: nil)
     }

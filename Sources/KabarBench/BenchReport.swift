@@ -32,6 +32,26 @@ public struct BenchReport: Sendable {
 
     public var maximumLatencyMilliseconds: Double { Double(statistics.latencies.max) / 1e6 }
 
+    /// `--op push`: events read by the subscribers in the measured span.
+    public var delivered: Int { statistics.delivered }
+
+    public var eventsPerSecond: Double {
+        let seconds = Double(elapsed.nanoseconds) / 1e9
+        return seconds > 0 ? Double(delivered) / seconds : 0
+    }
+
+    /// `--op push`: delivery latency at `percentile`, in milliseconds.
+    public func deliveryMilliseconds(atPercentile percentile: Double) -> Double {
+        Double(statistics.deliveries.valueAtPercentile(percentile)) / 1e6
+    }
+
+    public var maximumDeliveryMilliseconds: Double { Double(statistics.deliveries.max) / 1e6 }
+
+    private var deliveryLatencies: String {
+        (Self.percentiles.map { "\($0.0)=\(format(deliveryMilliseconds(atPercentile: $0.1)))" }
+            + ["max=\(format(maximumDeliveryMilliseconds))"]).joined(separator: " ")
+    }
+
     static let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]
 
     /// The human-readable summary.
@@ -47,7 +67,11 @@ public struct BenchReport: Sendable {
               errors: \(errors)
               latency (ms): \(latencies)
             throughput summary: \(format(requestsPerSecond)) requests per second
-            """
+            """ + (configuration.operation == .push ? """
+
+              \(delivered) events delivered, \(format(eventsPerSecond)) per second
+              delivery latency, send written to event read (ms): \(deliveryLatencies)
+            """ : "")
     }
 
     /// The same as one JSON object.
@@ -59,8 +83,15 @@ public struct BenchReport: Sendable {
             "pipeline": \(configuration.pipeline), "message_bytes": \(configuration.messageSize), \
             "recipients": \(configuration.recipients), "requests": \(completed), "errors": \(errors), \
             "seconds": \(format(Double(elapsed.nanoseconds) / 1e9)), "requests_per_second": \(format(requestsPerSecond)), \
-            "latency_ms": {\(latency)}}
+            "latency_ms": {\(latency)}\(pushJSON)}
             """
+    }
+
+    private var pushJSON: String {
+        guard configuration.operation == .push else { return "" }
+        let latency = (Self.percentiles.map { "\"\($0.0)\": \(format(deliveryMilliseconds(atPercentile: $0.1)))" }
+            + ["\"max\": \(format(maximumDeliveryMilliseconds))"]).joined(separator: ", ")
+        return ", \"events\": \(delivered), \"events_per_second\": \(format(eventsPerSecond)), \"delivery_ms\": {\(latency)}"
     }
 
     private func format(_ value: Double) -> String {

@@ -29,6 +29,8 @@ public struct BenchRunner: Sendable {
             case .duration: nil
             }
         let shared = BenchShared(requestLimit: requestLimit)
+        let isPush = configuration.operation == .push
+        shared.sending.store(isPush ? BenchConfiguration.pushSenders(configuration) : configuration.connections, ordering: .relaxed)
 
         var connections: [(channel: any Channel, loggedIn: EventLoopFuture<Void>, done: EventLoopFuture<BenchStatistics>)] = []
         for index in 0..<configuration.connections {
@@ -84,6 +86,16 @@ public struct BenchRunner: Sendable {
         let (loggedIn, done) = try await channel.eventLoop.submit {
             let loggedIn = channel.eventLoop.makePromise(of: Void.self)
             let done = channel.eventLoop.makePromise(of: BenchStatistics.self)
+            let senders = BenchConfiguration.pushSenders(configuration)
+            if configuration.operation == .push, index >= senders {
+                // A subscriber, logged in as one of the users the senders write to.
+                let token = tokens[(index - senders) % BenchConfiguration.pushUsers(configuration)]
+                let subscribe = channel.allocator.buffer(string: "subscribe \(token.text)\r\n")
+                try channel.pipeline.syncOperations.addHandler(
+                    BenchSubscriberHandler(subscribe: subscribe, shared: shared, subscribed: loggedIn, done: done)
+                )
+                return (loggedIn.futureResult, done.futureResult)
+            }
             let workload = BenchWorkload(
                 configuration: configuration,
                 connectionIndex: index,
@@ -136,7 +148,7 @@ public struct BenchRunner: Sendable {
             let token = try await connection.auth(username: BenchConfiguration.username(index), password: BenchConfiguration.password)
             // A mixed load measures the steady state: inboxes left full by earlier runs
             // are emptied first, not timed.
-            if configuration.operation == .mix { _ = try await connection.inbox(token: token) }
+            if configuration.operation == .mix || configuration.operation == .push { _ = try await connection.inbox(token: token) }
             tokens.append(token)
         }
         return tokens

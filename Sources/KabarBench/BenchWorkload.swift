@@ -13,6 +13,9 @@ struct BenchWorkload {
     private let inbox: ByteBuffer
     private let operation: BenchConfiguration.Operation
     private var sent = 0
+    /// `--op push`: the subscribed user this sender writes to, and the message size.
+    private let pushRecipient: String
+    private let messageSize: Int
 
     init(configuration: BenchConfiguration, connectionIndex: Int, token: SessionToken, allocator: ByteBufferAllocator) {
         let users = max(1, configuration.users)
@@ -20,6 +23,8 @@ struct BenchWorkload {
         login = allocator.buffer(string: "show \(token.text)\r\n")
         inbox = allocator.buffer(string: "inbox\r\n")
         operation = configuration.operation
+        pushRecipient = BenchConfiguration.username(connectionIndex % BenchConfiguration.pushUsers(configuration))
+        messageSize = max(1, configuration.messageSize)
         switch configuration.operation {
         case .send, .mix:
             let recipients = (1...max(1, configuration.recipients)).map { BenchConfiguration.username((me + $0) % users) }
@@ -33,13 +38,23 @@ struct BenchWorkload {
             primary = allocator.buffer(string: "ping\r\n")
         case .show:
             primary = allocator.buffer(string: "show\r\n")
+        case .push:
+            primary = inbox  // unused: each push request carries its own time
         }
     }
 
-    /// The next request to send.
-    mutating func next() -> ByteBuffer {
+    /// The next request to send, written at `now` (uptime nanoseconds).
+    mutating func next(at now: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
         sent += 1
+        if operation == .push { return Self.pushRequest(to: pushRecipient, at: now, size: messageSize, allocator: allocator) }
         if operation == .mix && sent % 10 == 0 { return inbox }
         return primary
+    }
+
+    /// `send USER tNANOSECONDS…`: the text starts with its send time, padded to `size`.
+    static func pushRequest(to recipient: String, at now: UInt64, size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let stamp = "t\(now)"
+        let text = stamp + String(repeating: "x", count: max(0, size - stamp.utf8.count))
+        return allocator.buffer(string: "send \(recipient) \(text)\r\n")
     }
 }

@@ -59,4 +59,24 @@ struct KabarBenchTests {
             #expect(refused.errors == 20)
         }
     }
+
+    @Test("a push run: every send's event reaches its subscribers, and its delivery is timed")
+    func pushDelivers() async throws {
+        try await withTestServer { server in
+            var configuration = BenchConfiguration()
+            configuration.port = server.port
+            configuration.connections = 8  // 4 send, 4 subscribe as 2 users: 2 events a message
+            configuration.users = 2
+            configuration.limit = .requests(400)
+            configuration.operation = .push
+            let report = try await BenchRunner(configuration: configuration).run()
+            #expect(report.completed == 400)
+            #expect(report.errors == 0)
+            #expect(report.delivered == 800)
+            #expect(report.deliveryMilliseconds(atPercentile: 50) > 0)
+            #expect(report.deliveryMilliseconds(atPercentile: 99) <= report.maximumDeliveryMilliseconds)
+            #expect(report.text.contains("800 events delivered"))
+            #expect(report.json.contains(#""events": 800"#))
+        }
+    }
 }
