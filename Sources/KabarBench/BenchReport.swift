@@ -47,18 +47,13 @@ public struct BenchReport: Sendable {
 
     public var maximumDeliveryMilliseconds: Double { Double(statistics.deliveries.max) / 1e6 }
 
-    private var deliveryLatencies: String {
-        (Self.percentiles.map { "\($0.0)=\(format(deliveryMilliseconds(atPercentile: $0.1)))" }
-            + ["max=\(format(maximumDeliveryMilliseconds))"]).joined(separator: " ")
-    }
-
     static let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]
 
     /// The human-readable summary.
     public var text: String {
         let name = configuration.operation.rawValue.uppercased()
-        let latencies = (Self.percentiles.map { "\($0.0)=\(format(latencyMilliseconds(atPercentile: $0.1)))" }
-            + ["max=\(format(maximumLatencyMilliseconds))"]).joined(separator: " ")
+        let latencies = percentiles(latencyMilliseconds, maximum: maximumLatencyMilliseconds, separator: " ") { "\($0)=\($1)" }
+        let deliveryLatencies = percentiles(deliveryMilliseconds, maximum: maximumDeliveryMilliseconds, separator: " ") { "\($0)=\($1)" }
         return """
             ====== \(name) ======
               \(completed) requests completed in \(format(Double(elapsed.nanoseconds) / 1e9)) seconds
@@ -76,8 +71,7 @@ public struct BenchReport: Sendable {
 
     /// The same as one JSON object.
     public var json: String {
-        let latency = (Self.percentiles.map { "\"\($0.0)\": \(format(latencyMilliseconds(atPercentile: $0.1)))" }
-            + ["\"max\": \(format(maximumLatencyMilliseconds))"]).joined(separator: ", ")
+        let latency = percentiles(latencyMilliseconds, maximum: maximumLatencyMilliseconds, separator: ", ") { "\"\($0)\": \($1)" }
         return """
             {"operation": "\(configuration.operation.rawValue)", "connections": \(configuration.connections), \
             "pipeline": \(configuration.pipeline), "message_bytes": \(configuration.messageSize), \
@@ -89,9 +83,18 @@ public struct BenchReport: Sendable {
 
     private var pushJSON: String {
         guard configuration.operation == .push else { return "" }
-        let latency = (Self.percentiles.map { "\"\($0.0)\": \(format(deliveryMilliseconds(atPercentile: $0.1)))" }
-            + ["\"max\": \(format(maximumDeliveryMilliseconds))"]).joined(separator: ", ")
+        let latency = percentiles(deliveryMilliseconds, maximum: maximumDeliveryMilliseconds, separator: ", ") { "\"\($0)\": \($1)" }
         return ", \"events\": \(delivered), \"events_per_second\": \(format(eventsPerSecond)), \"delivery_ms\": {\(latency)}"
+    }
+
+    /// `p50=…, p90=…, …, max=…`, each entry written by `entry(name, value)`.
+    private func percentiles(
+        _ value: (Double) -> Double,
+        maximum: Double,
+        separator: String,
+        entry: (String, String) -> String
+    ) -> String {
+        (Self.percentiles.map { entry($0.0, format(value($0.1))) } + [entry("max", format(maximum))]).joined(separator: separator)
     }
 
     private func format(_ value: Double) -> String {

@@ -24,39 +24,44 @@ struct PowerCutTests {
 
     @Test("200 power cuts under load, durability full: the file is intact; every acknowledged send, read and session is there, once")
     func fullDurability() async throws {
-        let seed = Self.seed()
-        var totals = CycleTotals()
-        for cycle in 0..<Self.cuts(200) {
-            let cycleSeed = seed &+ UInt64(cycle) &* 0x9E37_79B9_7F4A_7C15
-            let result = try await Self.runCycle(durability: .full, seed: cycleSeed)
-            let failure = "seed \(seed), cycle \(cycle) (cycle seed \(cycleSeed))"
-            #expect(result.integrity == "ok", "\(failure): integrity_check says \(result.integrity)")
+        try await cutRepeatedly(Self.cuts(200), durability: .full) { result, failure in
             #expect(result.lostSends.isEmpty, "\(failure): acknowledged sends lost: \(result.lostSends.prefix(5))")
-            #expect(result.duplicated.isEmpty, "\(failure): stored twice: \(result.duplicated.prefix(5))")
-            #expect(result.neverSent.isEmpty, "\(failure): stored but never sent: \(result.neverSent.prefix(5))")
             #expect(result.undoneReads.isEmpty, "\(failure): acknowledged reads undone: \(result.undoneReads.prefix(5))")
             #expect(result.lostSessions == 0, "\(failure): \(result.lostSessions) acknowledged sessions lost")
             #expect(result.lostUsers.isEmpty, "\(failure): users lost: \(result.lostUsers)")
-            if result.lostSends.count + result.undoneReads.count + result.lostSessions > 0 || result.integrity != "ok" { break }
-            totals.add(result)
+            return result.lostSends.isEmpty && result.undoneReads.isEmpty && result.lostSessions == 0
         }
-        print("power cuts, durability full: \(totals.summary)")
     }
 
     @Test("50 power cuts under load, durability normal: the last commits may be lost, nothing is corrupted or doubled")
     func normalDurability() async throws {
+        try await cutRepeatedly(Self.cuts(50), durability: .normal) { _, _ in true }
+    }
+
+    /// Runs `count` seeded cycles, checks what every durability promises (an intact file,
+    /// nothing doubled, nothing never sent) and then `check`, stopping at the first cycle
+    /// that fails; prints the totals.
+    ///
+    /// - Parameter check: the durability's own promises; returns false to stop.
+    private func cutRepeatedly(
+        _ count: Int,
+        durability: SQLiteDurability,
+        check: (CycleResult, String) -> Bool
+    ) async throws {
         let seed = Self.seed()
         var totals = CycleTotals()
-        for cycle in 0..<Self.cuts(50) {
+        for cycle in 0..<count {
             let cycleSeed = seed &+ UInt64(cycle) &* 0x9E37_79B9_7F4A_7C15
-            let result = try await Self.runCycle(durability: .normal, seed: cycleSeed)
+            let result = try await Self.runCycle(durability: durability, seed: cycleSeed)
             let failure = "seed \(seed), cycle \(cycle) (cycle seed \(cycleSeed))"
             #expect(result.integrity == "ok", "\(failure): integrity_check says \(result.integrity)")
             #expect(result.duplicated.isEmpty, "\(failure): stored twice: \(result.duplicated.prefix(5))")
             #expect(result.neverSent.isEmpty, "\(failure): stored but never sent: \(result.neverSent.prefix(5))")
+            let intact = result.integrity == "ok" && result.duplicated.isEmpty && result.neverSent.isEmpty
+            guard check(result, failure), intact else { return }
             totals.add(result)
         }
-        print("power cuts, durability normal: \(totals.summary)")
+        print("power cuts, durability \(durability.rawValue): \(totals.summary)")
     }
 
     // MARK: - One cycle

@@ -61,15 +61,48 @@ public enum UTCTime {
     /// The text of `milliseconds` since 1970-01-01T00:00:00Z (times before 1970 are
     /// written as 1970).
     public static func iso8601(milliseconds: Int64) -> String {
+        String(unsafeUninitializedCapacity: 24) { buffer in
+            withBytes(milliseconds: milliseconds) { bytes in
+                for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+            }
+            return 24
+        }
+    }
+
+    /// Hands the 24 bytes of ``iso8601(milliseconds:)`` to `body`, without building a
+    /// string (a `conversations` reply writes thousands of them).
+    public static func withBytes<T>(milliseconds: Int64, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
         let milliseconds = max(0, milliseconds)
-        let days = milliseconds / 86_400_000
         let millisecondOfDay = milliseconds % 86_400_000
-        let (year, month, day) = civilDate(daysSince1970: days)
-        let hour = millisecondOfDay / 3_600_000
-        let minute = millisecondOfDay / 60_000 % 60
-        let second = millisecondOfDay / 1_000 % 60
-        let millisecond = millisecondOfDay % 1_000
-        return "\(padded(year, 4))-\(padded(month, 2))-\(padded(day, 2))T\(padded(hour, 2)):\(padded(minute, 2)):\(padded(second, 2)).\(padded(millisecond, 3))Z"
+        let (year, month, day) = civilDate(daysSince1970: milliseconds / 86_400_000)
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &text) { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var index = 0
+            func put(_ value: Int64, digits: Int, then separator: UInt8?) {
+                var divisor: Int64 = 1
+                for _ in 1..<digits { divisor *= 10 }
+                var rest = value
+                while divisor > 0 {
+                    bytes[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: (rest / divisor) % 10)
+                    rest %= divisor
+                    divisor /= 10
+                    index += 1
+                }
+                if let separator {
+                    bytes[index] = separator
+                    index += 1
+                }
+            }
+            put(year % 10_000, digits: 4, then: UInt8(ascii: "-"))
+            put(month, digits: 2, then: UInt8(ascii: "-"))
+            put(day, digits: 2, then: UInt8(ascii: "T"))
+            put(millisecondOfDay / 3_600_000, digits: 2, then: UInt8(ascii: ":"))
+            put(millisecondOfDay / 60_000 % 60, digits: 2, then: UInt8(ascii: ":"))
+            put(millisecondOfDay / 1_000 % 60, digits: 2, then: UInt8(ascii: "."))
+            put(millisecondOfDay % 1_000, digits: 3, then: UInt8(ascii: "Z"))
+            return body(UnsafeBufferPointer(bytes))
+        }
     }
 
     /// The milliseconds since 1970 of a time written as ``iso8601(milliseconds:)`` writes
@@ -119,8 +152,4 @@ public enum UTCTime {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
-    private static func padded(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
-    }
 }

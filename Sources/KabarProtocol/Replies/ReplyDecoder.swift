@@ -28,12 +28,7 @@ public enum ReplyDecoder {
     public static func decode(_ text: String, answering request: Request) throws(MalformedReply)
         -> Result<Reply, ServerRefusal>
     {
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(text)
-        } catch {
-            throw MalformedReply(reason: "not JSON (at byte \(error.offset))")
-        }
+        let json = try parsed(text)
         switch json[WireText.status]?.stringValue {
         case WireText.error?:
             guard let message = json[WireText.message]?.stringValue else {
@@ -110,6 +105,14 @@ public enum ReplyDecoder {
         }
     }
 
+    private static func parsed(_ text: String) throws(MalformedReply) -> JSONValue {
+        do {
+            return try JSONParser.parse(text)
+        } catch {
+            throw MalformedReply(reason: "not JSON (at byte \(error.offset))")
+        }
+    }
+
     /// Whether a frame is an event of a subscription rather than a reply (its second key
     /// is `"event"`, as Kabar writes every event).
     public static func isEvent(_ text: String) -> Bool {
@@ -119,12 +122,7 @@ public enum ReplyDecoder {
     /// The event an event frame holds.
     /// - Throws: ``MalformedReply`` for a frame that is not an event Kabar writes.
     public static func decodeEvent(_ text: String) throws(MalformedReply) -> LiveEvent {
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(text)
-        } catch {
-            throw MalformedReply(reason: "not JSON (at byte \(error.offset))")
-        }
+        let json = try parsed(text)
         switch json[WireText.event]?.stringValue {
         case "message"?:
             guard let message = json[WireText.message] else { throw MalformedReply(reason: "message event without a message") }

@@ -160,18 +160,21 @@ public enum ReplyEncoder {
 
     /// Writes a message object, keys in PROTOCOL.md's order; `history` adds `"read"` last.
     public static func write(_ message: ChatMessage, into buffer: inout ByteBuffer, read: Bool? = nil) {
-        buffer.writeStaticString("{")
-        writeKey(WireText.id, into: &buffer)
+        buffer.writeStaticString("{\"id\": ")
         buffer.writeString(String(message.id))
-        for (key, value) in [
-            (WireText.from, message.from), (WireText.to, message.to), (WireText.messageFrom, message.fromName),
-            (WireText.messageTo, message.toName), (WireText.messageText, message.text),
-            (WireText.time, UTCTime.iso8601(milliseconds: message.timeMilliseconds)),
-        ] {
-            buffer.writeStaticString(", ")
-            writeKey(key, into: &buffer)
-            JSONStringWriter.write(value, into: &buffer)
-        }
+        buffer.writeStaticString(", \"from\": ")
+        JSONStringWriter.write(message.from, into: &buffer)
+        buffer.writeStaticString(", \"to\": ")
+        JSONStringWriter.write(message.to, into: &buffer)
+        buffer.writeStaticString(", \"msg_from\": ")
+        JSONStringWriter.write(message.fromName, into: &buffer)
+        buffer.writeStaticString(", \"msg_to\": ")
+        JSONStringWriter.write(message.toName, into: &buffer)
+        buffer.writeStaticString(", \"msg\": ")
+        JSONStringWriter.write(message.text, into: &buffer)
+        buffer.writeStaticString(", \"time\": \"")
+        UTCTime.withBytes(milliseconds: message.timeMilliseconds) { _ = buffer.writeBytes($0) }
+        buffer.writeStaticString("\"")
         if let read {
             buffer.writeStaticString(", ")
             writeKey(WireText.read, into: &buffer)
