@@ -41,6 +41,8 @@ public struct BenchConfiguration: Sendable {
     public var recipients: Int = 1
     /// Bench users `bench-0` … `bench-(users-1)`, registered when missing.
     public var users: Int = 50
+    /// `--op push`: how many of the connections subscribe (nil: half of them).
+    public var subscribers: Int?
     /// Load before measuring starts.
     public var warmup: Duration = .zero
     /// Event-loop threads of the load generator.
@@ -52,10 +54,21 @@ public struct BenchConfiguration: Sendable {
     static func username(_ index: Int) -> String { "bench-\(index)" }
 
     /// `--op push`: how many connections send (the rest subscribe).
-    static func pushSenders(_ configuration: BenchConfiguration) -> Int { max(1, configuration.connections / 2) }
+    static func pushSenders(_ configuration: BenchConfiguration) -> Int {
+        max(1, configuration.connections - (configuration.subscribers ?? configuration.connections / 2))
+    }
 
-    /// `--op push`: how many users the subscribers log in as (and the senders write to).
+    /// `--op push`: how many users the subscribers log in as (and the senders write to):
+    /// the first half of the bench users at most, so that the senders are other users and
+    /// their messages make no `sent` events.
     static func pushUsers(_ configuration: BenchConfiguration) -> Int {
-        max(1, min(configuration.users, configuration.connections - pushSenders(configuration)))
+        max(1, min(max(1, configuration.users / 2), configuration.connections - pushSenders(configuration)))
+    }
+
+    /// `--op push`: the bench user a sending connection logs in as.
+    static func pushSenderUser(_ configuration: BenchConfiguration, connectionIndex: Int) -> Int {
+        let subscribed = pushUsers(configuration)
+        let others = configuration.users - subscribed
+        return others > 0 ? subscribed + connectionIndex % others : connectionIndex % max(1, configuration.users)
     }
 }

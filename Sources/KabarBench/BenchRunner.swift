@@ -96,10 +96,12 @@ public struct BenchRunner: Sendable {
                 )
                 return (loggedIn.futureResult, done.futureResult)
             }
+            let user = configuration.operation == .push
+                ? BenchConfiguration.pushSenderUser(configuration, connectionIndex: index) : index
             let workload = BenchWorkload(
                 configuration: configuration,
                 connectionIndex: index,
-                token: tokens[index % tokens.count],
+                token: tokens[user % tokens.count],
                 allocator: channel.allocator
             )
             let handler = BenchConnectionHandler(

@@ -24,7 +24,8 @@ struct KabarBenchCommand: AsyncParsableCommand {
     @Option(name: [.customShort("n"), .long], help: "Requests to measure (ignored with --duration).") var requests = 100_000
     @Option(help: "Seconds to measure, instead of a request count.") var duration: Double?
     @Option(name: [.customShort("P"), .long], help: "Requests in flight per connection.") var pipeline = 1
-    @Option(help: "send, inbox, mix (9 send : 1 inbox), auth, ping or show.") var op: String = "send"
+    @Option(help: "send, inbox, mix (9 send : 1 inbox), auth, ping, show or push (senders and subscribers).") var op: String = "send"
+    @Option(help: "With --op push: how many of the connections subscribe (default: half).") var subscribers: Int?
     @Option(help: "Message size in bytes.") var size = 32
     @Option(help: "Recipients per send.") var recipients = 1
     @Option(help: "Bench users bench-0…; registered when missing.") var users = 50
@@ -49,6 +50,7 @@ struct KabarBenchCommand: AsyncParsableCommand {
         configuration.messageSize = size
         configuration.recipients = recipients
         configuration.users = users
+        configuration.subscribers = subscribers
         configuration.warmup = .milliseconds(Int64(warmup * 1000))
         configuration.threads = threads
         if insecure {

@@ -65,8 +65,10 @@ struct KabarBenchTests {
         try await withTestServer { server in
             var configuration = BenchConfiguration()
             configuration.port = server.port
-            configuration.connections = 8  // 4 send, 4 subscribe as 2 users: 2 events a message
-            configuration.users = 2
+            // 4 send as bench-2 and bench-3; 4 subscribe as bench-0 and bench-1, two each:
+            // 2 events a message.
+            configuration.connections = 8
+            configuration.users = 4
             configuration.limit = .requests(400)
             configuration.operation = .push
             let report = try await BenchRunner(configuration: configuration).run()
