@@ -216,40 +216,47 @@ struct LiveDeliveryTests {
         }
     }
 
-    @Test("a subscriber that stops reading is cut off at 1 MiB held; others are unharmed; the next subscribe replays it all")
+    @Test("a subscriber that stops reading is cut off at 1 MiB held, the server's memory stays bounded, others are unharmed, the next subscribe replays it all")
     func slowSubscriber() async throws {
-        let log = LogCapture()
-        try await withTestServer(logHandler: log.handler) { server in
-            let stalled = try BlockingSocket(port: server.port)
-            #expect(await stalled.sendSome(Array("auth henderson surabaya\r\nsubscribe\r\n".utf8), waitingUpTo: .seconds(5)))
-            let messi = try await server.rawClient()
-            _ = try await messi.login("messi")
-            // Wait until the subscription exists: henderson is online once his auth is done.
-            let bystander = try await server.rawClient()
-            _ = try await bystander.login("lineker")
-            for _ in 0..<500 where !(try await bystander.request("show")).contains("henderson") {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            let text = String(repeating: "x", count: 10_000)
-            var sent = 0
-            // Kernel buffers take some megabytes before the server has to hold events; the
-            // stalled connection is gone when henderson is no longer online.
-            while sent < 3_000 {
-                #expect(try await messi.request("send henderson \(text)") == Expected.messageSent)
-                sent += 1
-                if sent.isMultiple(of: 50), !(try await bystander.request("show")).contains("henderson") { break }
-            }
-            #expect(await stalled.waitForClose(upTo: .seconds(10 * testTimeScale)), "still open after \(sent) messages")
-            #expect(log.text.contains("slow subscriber disconnected"))
-            #expect(sent < 3_000)
-            #expect(try await bystander.request("ping") == Expected.pong)
-
-            let henderson = try await server.rawClient()
-            _ = try await henderson.login("henderson")
-            #expect(try await henderson.request("subscribe") == Expected.subscribed(unread: sent))
-            let replay = try await henderson.readFrames(sent, timeout: .seconds(30 * testTimeScale))
-            #expect(replay.count == sent)
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await ServerProcess(arguments: ["--demo", "--database", directory + "/kabar.sqlite"])
+        let stalled = try BlockingSocket(port: server.port)
+        #expect(await stalled.sendSome(Array("auth henderson surabaya\r\nsubscribe\r\n".utf8), waitingUpTo: .seconds(5)))
+        let messi = try await RawClient.connect(port: server.port)
+        _ = try await messi.login("messi")
+        // Wait until the subscription exists: henderson is online once his auth is done.
+        let bystander = try await RawClient.connect(port: server.port)
+        _ = try await bystander.login("lineker")
+        for _ in 0..<500 where !(try await bystander.request("show")).contains("henderson") {
+            try await Task.sleep(for: .milliseconds(10))
         }
+        let residentBefore = try residentSetBytes(ofProcess: server.processIdentifier)
+        let text = String(repeating: "x", count: 10_000)
+        var sent = 0
+        // Kernel buffers take some megabytes before the server has to hold events; the
+        // stalled connection is gone when henderson is no longer online.
+        while sent < 3_000 {
+            #expect(try await messi.request("send henderson \(text)") == Expected.messageSent)
+            sent += 1
+            if sent.isMultiple(of: 50), !(try await bystander.request("show")).contains("henderson") { break }
+        }
+        let residentAfter = try residentSetBytes(ofProcess: server.processIdentifier)
+        #expect(await stalled.waitForClose(upTo: .seconds(10 * testTimeScale)), "still open after \(sent) messages")
+        #expect(server.log.contains("slow subscriber disconnected"))
+        #expect(sent < 3_000)
+        // The events it held (1 MiB) and the buffers of the messages sent meanwhile; not
+        // the tens of megabytes that were sent.
+        #expect(residentAfter - residentBefore < 24 << 20, "RSS grew from \(residentBefore >> 20) to \(residentAfter >> 20) MiB")
+        print("slow subscriber: cut off after \(sent) messages of 10 kB; server RSS \(residentBefore >> 10) KiB -> \(residentAfter >> 10) KiB")
+        #expect(try await bystander.request("ping") == Expected.pong)
+
+        let henderson = try await RawClient.connect(port: server.port)
+        _ = try await henderson.login("henderson")
+        #expect(try await henderson.request("subscribe") == Expected.subscribed(unread: sent))
+        let replay = try await henderson.readFrames(sent, timeout: .seconds(30 * testTimeScale))
+        #expect(replay.count == sent)
+        #expect(try await server.stop() == 0)
     }
 }
 
