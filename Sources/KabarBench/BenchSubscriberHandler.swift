@@ -6,7 +6,7 @@ import Synchronization
 /// A `--op push` subscriber: binds to its user's session and subscribes, skips the
 /// replay, then times every event from the send time its message carries
 /// (`"msg": "tNANOSECONDS…"`, written by the sender in this process) to the moment it is
-/// read. It stops half a second after the last sender finished.
+/// read. Once every sender has finished, it stops after a second without an event.
 final class BenchSubscriberHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -27,7 +27,8 @@ final class BenchSubscriberHandler: ChannelInboundHandler {
     private var frame: [UInt8] = []
     private var statistics = BenchStatistics()
     private var stopCheck: Scheduled<Void>?
-    private var quietSince: NIODeadline?
+    /// When the last frame came.
+    private var lastFrame = NIODeadline.now()
     private static let timeMarker = Array(#""msg": "t"#.utf8)
     private static let messageEvent = Array(#"{"status": "OK", "event": "message""#.utf8)
     private static let unreadMarker = Array(#""unread": "#.utf8)
@@ -49,16 +50,11 @@ final class BenchSubscriberHandler: ChannelInboundHandler {
         scheduleStopCheck(context: context)
     }
 
-    /// Looks every 100 ms whether the senders are done; stops 500 ms after they are.
+    /// Looks every 100 ms whether the senders are done and no event came for a second.
     private func scheduleStopCheck(context: ChannelHandlerContext) {
         stopCheck = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [self] in
-            if shared.sending.load(ordering: .relaxed) <= 0 {
-                let now = NIODeadline.now()
-                guard let since = quietSince else {
-                    quietSince = now
-                    return scheduleStopCheck(context: context)
-                }
-                if now - since >= .milliseconds(500) { return finish(context: context) }
+            if shared.sending.load(ordering: .relaxed) <= 0, NIODeadline.now() - lastFrame >= .seconds(1) {
+                return finish(context: context)
             }
             if case .finished = state { return }
             scheduleStopCheck(context: context)
@@ -67,7 +63,8 @@ final class BenchSubscriberHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        let now = NIODeadline.now().uptimeNanoseconds
+        lastFrame = NIODeadline.now()
+        let now = lastFrame.uptimeNanoseconds
         for byte in buffer.readableBytesView {
             frame.append(byte)
             if frame.count >= 4, frame.suffix(4).elementsEqual(Self.terminator) {
