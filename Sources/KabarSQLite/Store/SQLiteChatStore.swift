@@ -54,38 +54,30 @@ public final class SQLiteChatStore: ChatStore {
     }
 
     public func removeUser(named username: Username) async throws -> Bool {
-        // Nothing indexes read messages by recipient (an index would cost every send a
-        // page write), so finding a user's messages means reading the whole table. That
-        // happens a range of ids per transaction, so a long history is never deleted
-        // under one lock. The last transaction removes the user; its `ON DELETE CASCADE`
-        // reads the table once more, deleting only what arrived in between.
-        let found = try await database.write { db -> (userID: Int64, firstID: Int64, lastID: Int64)? in
-            let row = try db.query(
-                "SELECT (SELECT id FROM users WHERE username = ?), coalesce(min(id), 1), coalesce(max(id), 0) FROM messages",
-                [.text(username.text)]
-            ).first
-            guard let row, let userID = row.integer(0), let firstID = row.integer(1), let lastID = row.integer(2)
-            else { return nil }
-            return (userID, firstID, lastID)
+        // `messages_conversation` indexes messages by recipient: each transaction deletes
+        // up to `removalChunk` of the user's messages, so a long history is never deleted
+        // under one lock, and a user with few messages costs few transactions however big
+        // the table. The last transaction removes the user; its `ON DELETE CASCADE` deletes
+        // what arrived in between.
+        let found = try await database.write { db in
+            try db.query("SELECT id FROM users WHERE username = ?", [.text(username.text)]).first?.integer(0)
         }
-        guard let (userID, firstID, lastID) = found else { return false }
-        for start in stride(from: firstID, through: lastID, by: Self.removalChunk) {
-            _ = try await deleteMessages(to: userID, ids: start...min(start + Int64(Self.removalChunk) - 1, lastID))
-        }
+        guard let userID = found else { return false }
+        while try await deleteMessages(to: userID, upTo: Self.removalChunk) == Self.removalChunk {}
         return try await database.write { db in
             try db.execute("DELETE FROM users WHERE id = ?", [.integer(userID)]) == 1
         }
     }
 
-    /// How many message ids one transaction of a user's removal covers.
+    /// The most messages one transaction of a user's removal deletes.
     static let removalChunk = 2_000
 
-    /// Deletes the messages to user `userID` whose ids are in `ids`. - Returns: how many.
-    func deleteMessages(to userID: Int64, ids: ClosedRange<Int64>) async throws -> Int {
+    /// Deletes up to `limit` of the oldest messages to user `userID`. - Returns: how many.
+    func deleteMessages(to userID: Int64, upTo limit: Int) async throws -> Int {
         try await database.write { db in
             try db.execute(
-                "DELETE FROM messages WHERE id BETWEEN ? AND ? AND recipient_id = ?",
-                [.integer(ids.lowerBound), .integer(ids.upperBound), .integer(userID)]
+                "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE recipient_id = ? ORDER BY id LIMIT ?)",
+                [.integer(userID), .integer(Int64(limit))]
             )
         }
     }
