@@ -20,32 +20,33 @@ public struct BenchReport: Sendable {
     /// Replies that were not `OK`, plus requests lost with a connection.
     public var errors: Int { statistics.errors }
 
-    public var requestsPerSecond: Double {
-        let seconds = Double(elapsed.nanoseconds) / 1e9
-        return seconds > 0 ? Double(completed) / seconds : 0
-    }
+    public var requestsPerSecond: Double { perSecond(completed) }
 
     /// Latency at `percentile` (0...100), in milliseconds.
     public func latencyMilliseconds(atPercentile percentile: Double) -> Double {
-        Double(statistics.latencies.valueAtPercentile(percentile)) / 1e6
+        milliseconds(statistics.latencies.valueAtPercentile(percentile))
     }
 
-    public var maximumLatencyMilliseconds: Double { Double(statistics.latencies.max) / 1e6 }
+    public var maximumLatencyMilliseconds: Double { milliseconds(statistics.latencies.max) }
 
     /// `--op push`: events read by the subscribers in the measured span.
     public var delivered: Int { statistics.delivered }
 
-    public var eventsPerSecond: Double {
-        let seconds = Double(elapsed.nanoseconds) / 1e9
-        return seconds > 0 ? Double(delivered) / seconds : 0
-    }
+    public var eventsPerSecond: Double { perSecond(delivered) }
 
     /// `--op push`: delivery latency at `percentile`, in milliseconds.
     public func deliveryMilliseconds(atPercentile percentile: Double) -> Double {
-        Double(statistics.deliveries.valueAtPercentile(percentile)) / 1e6
+        milliseconds(statistics.deliveries.valueAtPercentile(percentile))
     }
 
-    public var maximumDeliveryMilliseconds: Double { Double(statistics.deliveries.max) / 1e6 }
+    public var maximumDeliveryMilliseconds: Double { milliseconds(statistics.deliveries.max) }
+
+    private func perSecond(_ count: Int) -> Double {
+        let seconds = Double(elapsed.nanoseconds) / 1e9
+        return seconds > 0 ? Double(count) / seconds : 0
+    }
+
+    private func milliseconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e6 }
 
     static let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]
 
