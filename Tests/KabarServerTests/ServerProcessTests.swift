@@ -67,8 +67,6 @@ struct ServerProcessTests {
                 ["user", "add", "budi", "--name", "Budi", "--country", "Indonesia", "--password-stdin", "--database", database],
                 input: "rahasia123\n"
             )
-            let added = try await add
-            #expect(added.status == 0, "round \(round): \(added.errorOutput)")
             let servers = try await [first, second, third]
             for server in servers {
                 let client = try await RawClient.connect(port: server.port)
@@ -78,6 +76,11 @@ struct ServerProcessTests {
             for status in try await servers.concurrentMap({ try await $0.stop() }) {
                 #expect(status == 0, "round \(round)")
             }
+            // Awaited once the servers are gone: a server spawned while `user add` was being
+            // started may hold a copy of its output pipe, and reading that pipe to its end
+            // waits for every holder to exit.
+            let added = try await add
+            #expect(added.status == 0, "round \(round): \(added.errorOutput)")
             let list = try await runProduct("kabar-server", ["user", "list", "--database", database])
             let usernames = list.output.split(separator: "\n").map { $0.split(separator: "\t").first.map(String.init) ?? "" }
             #expect(usernames == ["budi", "henderson", "lineker", "messi"], "round \(round)")
