@@ -103,14 +103,12 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.bootstrap()
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let hashingPool = NIOThreadPool(numberOfThreads: max(1, System.coreCount))
-        hashingPool.start()
 
         let credentials = try certificatePath.map { try TLSCredentials(certificatePath: $0, privateKeyPath: privateKeyPath ?? "") }
         let sqlite = try store.open()
         let service = ChatService(
             store: sqlite,
-            hasher: ScryptPasswordHasher(threadPool: hashingPool),
+            hasher: ScryptPasswordHasher(),
             configuration: ChatServiceConfiguration(
                 isRegistrationOpen: registration == .open,
                 sessionIdleLimit: .seconds(sessionTTL),
@@ -159,6 +157,5 @@ struct ServeCommand: AsyncParsableCommand {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(shutdownTimeout)
         try await ServiceGroup(configuration: groupConfiguration).run()
         try await eventLoopGroup.shutdownGracefully()
-        try await hashingPool.shutdownGracefully()
     }
 }

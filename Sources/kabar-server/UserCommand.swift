@@ -93,18 +93,14 @@ struct UserCommand: AsyncParsableCommand {
     }
 }
 
-/// Opens the store and a hashing pool around `body`, and closes both afterwards.
+/// Opens the store around `body`, and closes it afterwards.
 private func withService(_ options: StoreOptions, _ body: (ChatService) async throws -> Void) async throws {
-    let pool = NIOThreadPool(numberOfThreads: 1)
-    pool.start()
     let store = try options.open()
     do {
-        try await body(ChatService(store: store, hasher: ScryptPasswordHasher(threadPool: pool)))
+        try await body(ChatService(store: store, hasher: ScryptPasswordHasher(pool: BlockingWorkPool(threadCount: 1))))
     } catch {
         await store.close()
-        try await pool.shutdownGracefully()
         throw error
     }
     await store.close()
-    try await pool.shutdownGracefully()
 }

@@ -1,6 +1,5 @@
 @testable import KabarCore
 import KabarProtocol
-import NIOPosix
 import Testing
 
 @Suite("Value types and hashing")
@@ -68,9 +67,8 @@ struct ValueTypeTests {
 
     @Test("scrypt hashes: salted, self-describing, verified in constant time; unreadable hashes never match")
     func scrypt() async throws {
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        let hasher = ScryptPasswordHasher(threadPool: pool)
+        let pool = BlockingWorkPool(threadCount: 1)
+        let hasher = ScryptPasswordHasher(pool: pool)
         let first = try await hasher.hash("surabaya")
         let second = try await hasher.hash("surabaya")
         #expect(first.hasPrefix("$scrypt$ln=14,r=8,p=1$"))
@@ -78,13 +76,12 @@ struct ValueTypeTests {
         #expect(!first.contains("surabaya"))
         #expect(try await hasher.verify("surabaya", against: first))
         #expect(try await !hasher.verify("Surabaya", against: first))
-        let cheap = ScryptPasswordHasher(parameters: .init(logRounds: 4, blockSize: 1, parallelism: 1), threadPool: pool)
+        let cheap = ScryptPasswordHasher(parameters: .init(logRounds: 4, blockSize: 1, parallelism: 1), pool: pool)
         let cheapHash = try await cheap.hash("x")
         #expect(try await hasher.verify("x", against: cheapHash), "old parameters stay readable")
         for broken in ["", "surabaya", "$scrypt$ln=99,r=8,p=1$AAAA$AAAA", String(first.dropLast(4))] {
             #expect(try await !hasher.verify("surabaya", against: broken))
         }
-        try await pool.shutdownGracefully()
     }
 }
 

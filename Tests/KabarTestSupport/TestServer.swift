@@ -70,11 +70,9 @@ public func withTestServer<T: Sendable>(
     defer { if let createdDirectory { try? FileManager.default.removeItem(atPath: createdDirectory) } }
     let path = databasePath ?? (createdDirectory ?? "") + "/kabar.sqlite"
     let store = try openStore(path)
-    let pool = NIOThreadPool(numberOfThreads: 2)
-    pool.start()
     let service = ChatService(
         store: wrapStore(store),
-        hasher: ScryptPasswordHasher(parameters: testHashingParameters, threadPool: pool),
+        hasher: ScryptPasswordHasher(parameters: testHashingParameters, pool: BlockingWorkPool(threadCount: 2)),
         configuration: serviceConfiguration,
         clock: clock
     )
@@ -126,7 +124,6 @@ public func withTestServer<T: Sendable>(
         }
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
-        try await pool.shutdownGracefully()
         return try result.get()
     }
 }

@@ -1,6 +1,5 @@
 import Crypto
 import _CryptoExtras
-import NIOPosix
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -18,7 +17,7 @@ import Foundation
 ///     $scrypt$ln=14,r=8,p=1$<salt, base64>$<derived key, base64>
 ///
 /// scrypt at the default cost takes tens of milliseconds of CPU and 16 MiB of memory, so
-/// every call runs on a dedicated thread pool, never on an event loop or the cooperative pool.
+/// every call runs on a ``BlockingWorkPool``, never on an event loop or the cooperative pool.
 public struct ScryptPasswordHasher: Sendable {
     /// scrypt cost parameters.
     public struct Parameters: Hashable, Sendable {
@@ -38,22 +37,22 @@ public struct ScryptPasswordHasher: Sendable {
     }
 
     public let parameters: Parameters
-    private let threadPool: NIOThreadPool
+    private let pool: BlockingWorkPool
     private static let saltByteCount = 16
     private static let keyByteCount = 32
 
     /// - Parameters:
     ///   - parameters: the cost for new hashes; existing hashes keep their own.
-    ///   - threadPool: a started pool where hashing runs.
-    public init(parameters: Parameters = .standard, threadPool: NIOThreadPool) {
+    ///   - pool: where hashing runs; by default, a pool of its own with one thread per core.
+    public init(parameters: Parameters = .standard, pool: BlockingWorkPool? = nil) {
         self.parameters = parameters
-        self.threadPool = threadPool
+        self.pool = pool ?? BlockingWorkPool(threadCount: ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// Hashes `password` with a fresh random salt.
     public func hash(_ password: String) async throws -> String {
         let parameters = self.parameters
-        return try await threadPool.runIfActive {
+        return try await pool.run {
             var generator = SystemRandomNumberGenerator()
             let salt = (0..<Self.saltByteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
             let key = try Self.derive(password, salt: salt, parameters: parameters)
@@ -66,7 +65,7 @@ public struct ScryptPasswordHasher: Sendable {
     /// An encoded hash that cannot be read never matches.
     public func verify(_ password: String, against encoded: String) async throws -> Bool {
         guard let stored = Self.decode(encoded) else { return false }
-        return try await threadPool.runIfActive {
+        return try await pool.run {
             let key = try Self.derive(password, salt: stored.salt, parameters: stored.parameters)
             return Self.constantTimeEqual(key, stored.key)
         }
