@@ -44,8 +44,6 @@ let package = Package(
             name: "KabarCore",
             dependencies: [
                 "KabarProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -158,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KabarCoreTests",
-            dependencies: ["KabarCore", "KabarProtocol", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["KabarCore", "KabarProtocol"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

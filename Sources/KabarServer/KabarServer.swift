@@ -118,7 +118,7 @@ public final class KabarServer: Service, Sendable {
         let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         var logger = self.logger
         logger[metadataKey: "connection"] = "\(id)"
-        let context = ConnectionContext(id: id, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+        let context = dispatcher.service.newConnection(id: id, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
 
         let pipeline = channel.pipeline.syncOperations
         if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }

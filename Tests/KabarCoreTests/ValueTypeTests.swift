@@ -33,7 +33,7 @@ struct ValueTypeTests {
     @Test("a connection bound to a session never shows its whole token")
     func connectionContextRedactsToken() throws {
         let token = try #require(SessionToken("8cab384c-10cf-417e-befd-b17a1074e5e9"))
-        var context = ConnectionContext(id: 1, clientAddress: "127.0.0.1")
+        var context = ConnectionContext(id: 1, clientAddress: "127.0.0.1", lane: RequestLane(runsInCallOrder: true))
         context.boundToken = token
         var dumped = ""
         dump(context, to: &dumped)

@@ -20,6 +20,8 @@ public final class GatedStore: ChatStore {
         self.base = base
     }
 
+    public var runsInCallOrder: Bool { base.runsInCallOrder }
+
     /// How many deliveries the server has handed in so far.
     public var deliveriesReceived: Int { state.withLock { $0.deliveriesReceived } }
 

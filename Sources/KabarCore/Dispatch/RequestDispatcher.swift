@@ -1,5 +1,4 @@
 import KabarProtocol
-import NIOCore
 
 // MARK: - RequestDispatcher
 
@@ -9,9 +8,14 @@ import NIOCore
 /// Most requests of a busy connection are `send`, `inbox` and `show` with a session the
 /// store confirmed a moment ago. Those are handed to the store at once and come back as
 /// ``Dispatch/pending(_:)``, so the connection can dispatch its next request while the
-/// store works: the store runs them in order, and the connection writes the replies in
-/// order. What may change the connection's binding (`auth`, `logout`, a session the
-/// store must confirm) is ``Dispatch/exclusive(_:)``: the connection waits for it.
+/// store works: the connection's ``RequestLane`` keeps them taking effect in order, and
+/// the connection writes the replies in order. What may change the connection's binding
+/// (`auth`, `logout`, a session the store must confirm) is ``Dispatch/exclusive(_:)``:
+/// the connection waits for it.
+///
+/// It knows nothing of sockets or event loops: a front end calls ``dispatch(_:on:makeEventSink:)``
+/// on its own thread and gets its answers through ``Pending`` callbacks, or awaits
+/// ``respond(to:on:makeEventSink:)``.
 public struct RequestDispatcher: Sendable {
     public let service: ChatService
 
@@ -20,10 +24,10 @@ public struct RequestDispatcher: Sendable {
         /// Answered already: `ping`, or a refusal that needs no store.
         case answered(Reply)
         /// The store is working on it; the connection may dispatch its next requests.
-        case pending(EventLoopFuture<Reply>)
-        /// The connection must wait for it before dispatching more; the future carries the
+        case pending(Pending<Reply>)
+        /// The connection must wait for it before dispatching more; the result carries the
         /// connection's state afterwards.
-        case exclusive(EventLoopFuture<(Reply, ConnectionContext)>)
+        case exclusive(Pending<(Reply, ConnectionContext)>)
     }
 
     public init(service: ChatService) {
@@ -32,7 +36,7 @@ public struct RequestDispatcher: Sendable {
 
     /// Starts answering `request` for `connection`.
     ///
-    /// Every ``Refusal`` becomes an error reply; a future fails only for infrastructure
+    /// Every ``Refusal`` becomes an error reply; a ``Pending`` fails only for infrastructure
     /// failures, which the caller logs and answers with ``Refusal/serverFailure``.
     ///
     /// - Parameter makeEventSink: a new sink for the connection's events, asked for once
@@ -40,7 +44,6 @@ public struct RequestDispatcher: Sendable {
     public func dispatch(
         _ request: Request,
         on connection: inout ConnectionContext,
-        eventLoop: any EventLoop,
         makeEventSink: () -> any LiveEventSink
     ) -> Dispatch {
         let service = self.service
@@ -49,45 +52,45 @@ public struct RequestDispatcher: Sendable {
         case .ping:
             return .answered(.pong)
         case .send(let reference, let recipients, let text):
-            return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
-                try service.send(text, from: session.user, to: recipients, on: connectionID) { reply.answer($0) { .messageSent } }
+            return withSession(reference, on: &connection) { session, reply throws(Refusal) in
+                try service.send(text, from: session.user, to: recipients, on: connectionID) { reply.answer($0) { _ in .messageSent } }
             }
         case .subscribe(let reference, let presence):
             let sink = makeEventSink()
-            return withSession(reference, on: &connection, eventLoop) { session, reply in
+            return withSession(reference, on: &connection) { session, reply in
                 service.subscribe(connectionID, session: session, presence: presence, sink: sink) {
                     reply.answer($0) { .subscribed(unread: $0) }
                 }
             }
         case .unsubscribe(let reference):
-            return withSession(reference, on: &connection, eventLoop) { _, reply in
+            return withSession(reference, on: &connection) { _, reply in
                 service.unsubscribe(connectionID)
-                reply.succeed(.unsubscribed)
+                reply.complete(.success(.unsubscribed))
             }
         case .ack(let reference, let ids):
-            return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
+            return withSession(reference, on: &connection) { session, reply throws(Refusal) in
                 try service.acknowledge(ids, for: session.user) { reply.answer($0) { .acked($0) } }
             }
         case .history(let reference, let peer, let limit, let beforeID):
-            return withSession(reference, on: &connection, eventLoop) { session, reply throws(Refusal) in
+            return withSession(reference, on: &connection) { session, reply throws(Refusal) in
                 try service.history(of: session.user, with: peer, limit: limit, beforeID: beforeID) {
                     reply.answer($0) { .history(with: peer, entries: $0) }
                 }
             }
         case .conversations(let reference):
-            return withSession(reference, on: &connection, eventLoop) { session, reply in
+            return withSession(reference, on: &connection) { session, reply in
                 service.conversations(of: session.user) { reply.answer($0) { .conversations($0) } }
             }
         case .inbox(let reference):
-            return withSession(reference, on: &connection, eventLoop) { session, reply in
+            return withSession(reference, on: &connection) { session, reply in
                 service.takeInbox(for: session.user) { reply.answer($0) { .inbox($0) } }
             }
         case .show(let reference):
-            return withSession(reference, on: &connection, eventLoop) { _, reply in
+            return withSession(reference, on: &connection) { _, reply in
                 service.onlineUsers { reply.answer($0) { .onlineUsers($0) } }
             }
         case .auth(let username, let password):
-            return exclusive(connection, eventLoop) { connection in
+            return exclusive(connection) { connection in
                 let (token, session) = try await service.authenticate(
                     username: username,
                     password: password,
@@ -99,13 +102,13 @@ public struct RequestDispatcher: Sendable {
                 return .loggedIn(token)
             }
         case .logout(let reference):
-            return exclusive(connection, eventLoop) { connection in
+            return exclusive(connection) { connection in
                 let (token, session) = try await service.session(for: reference, on: &connection)
                 try await service.logout(token, session: session, on: &connection)
                 return .loggedOut(token)
             }
         case .register(let username, let password, let name, let country):
-            return exclusive(connection, eventLoop) { _ in
+            return exclusive(connection) { _ in
                 try await service.register(username: username, password: password, name: name, country: country)
                 return .registered
             }
@@ -113,78 +116,98 @@ public struct RequestDispatcher: Sendable {
     }
 
     /// Work for a request's session: it throws a refusal it can tell at once, or starts
-    /// store work that completes `reply` (see ``EventLoopPromise/answer(_:_:)``).
-    private typealias SessionWork = @Sendable (SessionRecord, _ reply: EventLoopPromise<Reply>) throws(Refusal) -> Void
+    /// store work that completes `reply` (see ``Pending/answer(_:_:)``).
+    private typealias SessionWork = @Sendable (SessionRecord, _ reply: Pending<Reply>) throws(Refusal) -> Void
 
-    /// Runs `work` for the request's session: at once when memory knows the session,
-    /// exclusively after asking the store otherwise.
+    /// Runs `work` for the request's session: in the connection's lane when memory knows
+    /// the session, exclusively after asking the store otherwise.
     private func withSession(
         _ reference: SessionReference,
         on connection: inout ConnectionContext,
-        _ eventLoop: any EventLoop,
         work: @escaping SessionWork
     ) -> Dispatch {
         switch service.sessionFromMemory(for: reference, on: &connection) {
         case .found(_, let session):
-            switch Self.start(work, for: session, on: eventLoop) {
-            case .success(let reply): return .pending(reply)
-            case .failure(let refusal): return .answered(.refused(refusal))
-            }
+            return .pending(Self.start(work, for: session, in: connection.lane))
         case .refused(let refusal):
             return .answered(.refused(refusal))
         case .needsStore:
             let service = self.service
-            return exclusive(connection, eventLoop) { connection in
+            return exclusive(connection) { connection in
                 let (_, session) = try await service.session(for: reference, on: &connection)
-                let reply = try Self.start(work, for: session, on: eventLoop).get()
-                return try await reply.get()
+                return try await Self.start(work, for: session, in: connection.lane).value
             }
         }
     }
 
-    /// Starts `work`: the future of its reply, or the refusal it gave at once.
-    private static func start(_ work: SessionWork, for session: SessionRecord, on eventLoop: any EventLoop)
-        -> Result<EventLoopFuture<Reply>, Refusal>
+    /// Starts `work` in `lane`: the reply, which is a refusal if the work gave one at once.
+    private static func start(_ work: @escaping SessionWork, for session: SessionRecord, in lane: RequestLane)
+        -> Pending<Reply>
     {
-        let promise = eventLoop.makePromise(of: Reply.self)
+        let reply = Pending<Reply>()
+        guard !lane.runsInCallOrder else {
+            run(work, for: session, reply: reply)
+            return reply
+        }
+        lane.start { finished in
+            let tracked = Pending<Reply>()
+            tracked.whenComplete {
+                finished()
+                reply.complete($0)
+            }
+            run(work, for: session, reply: tracked)
+        }
+        return reply
+    }
+
+    private static func run(_ work: SessionWork, for session: SessionRecord, reply: Pending<Reply>) {
         do throws(Refusal) {
-            try work(session, promise)
-            return .success(promise.futureResult)
+            try work(session, reply)
         } catch {
-            promise.succeed(.refused(error))  // unused, but a promise must not be dropped unfulfilled
-            return .failure(error)
+            reply.complete(.success(.refused(error)))
         }
     }
 
-    /// Runs `body` as a task on a copy of the connection's state.
+    /// Runs `body` as a task on a copy of the connection's state, once the connection's
+    /// earlier requests have taken effect.
     private func exclusive(
         _ connection: ConnectionContext,
-        _ eventLoop: any EventLoop,
         body: @escaping @Sendable (inout ConnectionContext) async throws -> Reply
     ) -> Dispatch {
-        let promise = eventLoop.makePromise(of: (Reply, ConnectionContext).self)
-        promise.completeWithTask {
+        let outcome = Pending<(Reply, ConnectionContext)>()
+        Task {
             var connection = connection
+            await connection.lane.idle()
             do {
-                return (try await body(&connection), connection)
+                outcome.complete(.success((try await body(&connection), connection)))
             } catch let refusal as Refusal {
-                return (.refused(refusal), connection)
+                outcome.complete(.success((.refused(refusal), connection)))
+            } catch {
+                outcome.complete(.failure(error))
             }
         }
-        return .exclusive(promise.futureResult)
+        return .exclusive(outcome)
     }
-}
 
-extension EventLoopPromise<Reply> {
-    /// Completes the promise with the reply for a service outcome: `reply(value)`, the
-    /// refusal's error reply, or the infrastructure failure (the connection logs it and
-    /// answers ``Refusal/serverFailure``). Called on the store's thread, it is the one hop
-    /// back to the connection's event loop.
-    func answer<Outcome>(_ outcome: Result<Outcome, any Error>, _ reply: (Outcome) -> Reply) {
-        switch outcome {
-        case .success(let value): succeed(reply(value))
-        case .failure(let refusal as Refusal): succeed(.refused(refusal))
-        case .failure(let error): fail(error)
+    /// Answers `request` for `connection`: the same as ``dispatch(_:on:makeEventSink:)``,
+    /// awaited, for a front end that handles one request of a connection at a time.
+    ///
+    /// - Throws: only infrastructure failures, which the caller logs and answers with
+    ///   ``Refusal/serverFailure``.
+    public func respond(
+        to request: Request,
+        on connection: inout ConnectionContext,
+        makeEventSink: () -> any LiveEventSink
+    ) async throws -> Reply {
+        switch dispatch(request, on: &connection, makeEventSink: makeEventSink) {
+        case .answered(let reply):
+            return reply
+        case .pending(let reply):
+            return try await reply.value
+        case .exclusive(let outcome):
+            let (reply, updated) = try await outcome.value
+            connection = updated
+            return reply
         }
     }
 }

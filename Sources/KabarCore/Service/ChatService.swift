@@ -171,6 +171,11 @@ public final class ChatService: Sendable {
         }
     }
 
+    /// The state of a new client connection.
+    public func newConnection(id: Presence.ConnectionID, clientAddress: String) -> ConnectionContext {
+        ConnectionContext(id: id, clientAddress: clientAddress, lane: RequestLane(runsInCallOrder: store.runsInCallOrder))
+    }
+
     /// Forgets a closed connection: its binding and its subscription.
     public func connectionClosed(_ connection: ConnectionContext) {
         live.unsubscribe(connection.id)

@@ -10,9 +10,12 @@ public struct ConnectionContext: Sendable {
     /// The session this connection is bound to (PROTOCOL.md, "Bound connections").
     /// Kept in memory only, so that a tokenless `logout` can answer with the token.
     public internal(set) var boundToken: SessionToken?
+    /// Keeps the connection's requests taking effect in order.
+    public let lane: RequestLane
 
-    public init(id: Presence.ConnectionID, clientAddress: String) {
+    public init(id: Presence.ConnectionID, clientAddress: String, lane: RequestLane) {
         self.id = id
         self.clientAddress = clientAddress
+        self.lane = lane
     }
 }

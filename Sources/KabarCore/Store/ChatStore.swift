@@ -10,11 +10,16 @@ import KabarProtocol
 /// none. A method reports its result only after its transaction is durable.
 ///
 /// The methods that take a completion handler are the ones a busy connection calls many
-/// times in a row. They return at once, and the operations they start run in the order
-/// they were called, after every operation called before them: so a connection can
-/// hand in several requests without waiting and still see them take effect in order.
+/// times in a row. They return at once.
 /// `ChatStore+Async.swift` offers them as `async` methods too.
+///
+/// A store may run the operations it is handed concurrently; one that runs them in the
+/// order they were called says so with ``runsInCallOrder``, and then a connection hands in
+/// its pipelined requests without waiting (see ``RequestLane``).
 public protocol ChatStore: Sendable {
+    /// Whether every operation runs after every operation called before it.
+    var runsInCallOrder: Bool { get }
+
     /// Stores a new user. - Returns: false if the username is taken.
     func insertUser(_ user: NewUser) async throws -> Bool
     func user(named username: Username) async throws -> UserRecord?
@@ -85,6 +90,10 @@ public struct UnreadSnapshot: Sendable {
         self.messages = messages
         self.lastCommittedID = lastCommittedID
     }
+}
+
+extension ChatStore {
+    public var runsInCallOrder: Bool { false }
 }
 
 /// Receives the result of a store operation, on whatever thread the store finished it.

@@ -21,6 +21,9 @@ public final class SQLiteChatStore: ChatStore {
         self.database = database
     }
 
+    /// One worker thread runs every operation, in the order they were called.
+    public var runsInCallOrder: Bool { true }
+
     /// Waits for work in progress, then closes the file.
     public func close() async {
         await database.close()

@@ -187,27 +187,43 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         }
         let slot = firstSlotNumber + UInt64(replies.count)
-        let dispatched = dispatcher.dispatch(request, on: &connection, eventLoop: context.eventLoop) {
-            self.makeEventSink(context: context)
-        }
+        let dispatched = dispatcher.dispatch(request, on: &connection) { self.makeEventSink(context: context) }
         switch dispatched {
         case .answered(let reply):
             replies.append(.ready(reply))
         case .pending(let reply):
             replies.append(.awaitingStore)
-            reply.assumeIsolated().whenComplete { result in
-                self.fill(slot, with: self.reply(from: result), context: context)
+            whenComplete(reply, context: context) { handler, result in
+                handler.fill(slot, with: handler.reply(from: result), context: context)
             }
         case .exclusive(let outcome):
             replies.append(.awaitingTask)
             isExclusiveRunning = true
-            outcome.assumeIsolated().whenComplete { result in
-                self.isExclusiveRunning = false
-                if case .success((_, let updated)) = result { self.connection = updated }
-                let reply = self.reply(from: result.map(\.0))
-                if case .auth(let username, _) = request { self.logAuth(username: username, reply: reply) }
-                guard !self.isClosed else { return self.connectionEnded() }
-                self.fill(slot, with: reply, context: context)
+            whenComplete(outcome, context: context) { handler, result in
+                handler.isExclusiveRunning = false
+                if case .success((_, let updated)) = result { handler.connection = updated }
+                let reply = handler.reply(from: result.map(\.0))
+                if case .auth(let username, _) = request { handler.logAuth(username: username, reply: reply) }
+                guard !handler.isClosed else { return handler.connectionEnded() }
+                handler.fill(slot, with: reply, context: context)
+            }
+        }
+    }
+
+    /// Runs `body` on the event loop once `pending` completes (which may be on the store's
+    /// thread: then this is the one hop back).
+    private func whenComplete<Value>(
+        _ pending: Pending<Value>,
+        context: ChannelHandlerContext,
+        _ body: @escaping (ConnectionHandler, Result<Value, any Error>) -> Void
+    ) {
+        let eventLoop = context.eventLoop
+        let bound = NIOLoopBound((self, body), eventLoop: eventLoop)
+        pending.whenComplete { result in
+            if eventLoop.inEventLoop {
+                bound.value.1(bound.value.0, result)
+            } else {
+                eventLoop.execute { bound.value.1(bound.value.0, result) }
             }
         }
     }
