@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "KabarProtocol", targets: ["KabarProtocol"]),
         .library(name: "KabarCore", targets: ["KabarCore"]),
         .library(name: "KabarSQLite", targets: ["KabarSQLite"]),
+        .library(name: "KabarPostgres", targets: ["KabarPostgres"]),
         .library(name: "KabarServer", targets: ["KabarServer"]),
         .library(name: "KabarClient", targets: ["KabarClient"]),
         .executable(name: "kabar-server", targets: ["kabar-server"]),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
@@ -54,6 +56,17 @@ let package = Package(
             dependencies: [
                 "KabarCore",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KabarPostgres",
+            dependencies: [
+                "KabarCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -100,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "kabar-server",
             dependencies: [
-                "KabarServer", "KabarSQLite",
+                "KabarServer", "KabarSQLite", "KabarPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +141,7 @@ let package = Package(
         .target(
             name: "KabarTestSupport",
             dependencies: [
-                "KabarServer", "KabarSQLite", "KabarClient",
+                "KabarServer", "KabarSQLite", "KabarPostgres", "KabarClient",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -162,6 +175,15 @@ let package = Package(
         .testTarget(
             name: "KabarSQLiteTests",
             dependencies: ["KabarSQLite", "KabarCore", "KabarProtocol", "KabarTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KabarStoreTests",
+            dependencies: [
+                "KabarTestSupport", "KabarSQLite", "KabarPostgres", "KabarCore", "KabarProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -105,9 +105,9 @@ struct ServeCommand: AsyncParsableCommand {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 
         let credentials = try certificatePath.map { try TLSCredentials(certificatePath: $0, privateKeyPath: privateKeyPath ?? "") }
-        let sqlite = try store.open()
+        let opened = try await store.open(logger: logger)
         let service = ChatService(
-            store: sqlite,
+            store: opened.store,
             hasher: ScryptPasswordHasher(),
             configuration: ChatServiceConfiguration(
                 isRegistrationOpen: registration == .open,
@@ -145,7 +145,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger: logger
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: SQLiteStoreService(store: sqlite)),
+            .init(service: opened.service),
             .init(service: server),
         ]
         if let credentials { services.append(.init(service: CertificateReloadService(credentials: credentials, logger: logger))) }

@@ -2,7 +2,7 @@ import ArgumentParser
 import KabarCore
 import KabarProtocol
 import KabarSQLite
-import NIOPosix
+import Logging
 
 // MARK: - user
 
@@ -95,12 +95,12 @@ struct UserCommand: AsyncParsableCommand {
 
 /// Opens the store around `body`, and closes it afterwards.
 private func withService(_ options: StoreOptions, _ body: (ChatService) async throws -> Void) async throws {
-    let store = try options.open()
+    let opened = try await options.open(logger: Logger(label: "kabar-user", factory: { _ in SwiftLogNoOpLogHandler() }))
     do {
-        try await body(ChatService(store: store, hasher: ScryptPasswordHasher(pool: BlockingWorkPool(threadCount: 1))))
+        try await body(ChatService(store: opened.store, hasher: ScryptPasswordHasher(pool: BlockingWorkPool(threadCount: 1))))
     } catch {
-        await store.close()
+        await opened.close()
         throw error
     }
-    await store.close()
+    await opened.close()
 }
