@@ -21,6 +21,7 @@ final class DeliveryBatcher: Sendable {
         var sender: UserRecord
         var recipients: [Username]
         var time: Timestamp
+        var origin: Presence.ConnectionID?
         var completion: StoreCompletion<[ChatMessage]?>
     }
 
@@ -34,10 +35,12 @@ final class DeliveryBatcher: Sendable {
 
     private let client: PostgresClient
     private let logger: Logger
+    private let origins: MessageOrigins
     private let state = Locked(State())
 
-    init(client: PostgresClient, logger: Logger) {
+    init(client: PostgresClient, origins: MessageOrigins, logger: Logger) {
         self.client = client
+        self.origins = origins
         self.logger = logger
     }
 
@@ -75,7 +78,7 @@ final class DeliveryBatcher: Sendable {
     /// Stores a group in one transaction: per delivery, its messages, or nil if a
     /// recipient does not exist.
     private func commit(_ group: [Delivery]) async throws -> [[ChatMessage]?] {
-        let logger = self.logger
+        let (logger, origins) = (self.logger, self.origins)
         return try await client.withTransaction(logger: logger) { connection in
             var names = Set(group.flatMap { $0.recipients.map(\.text) })
             names.formUnion(group.map(\.sender.username.text))
@@ -107,6 +110,7 @@ final class DeliveryBatcher: Sendable {
             var conversations: [ConversationKey: Int64] = [:]
             var stored: [[ChatMessage]?] = []
             stored.reserveCapacity(group.count)
+            var sentOn: [Int64: Presence.ConnectionID] = [:]
             for (delivery, plan) in zip(group, plans) {
                 guard let plan else {
                     stored.append(nil)
@@ -127,6 +131,7 @@ final class DeliveryBatcher: Sendable {
                         timeMilliseconds: delivery.time.milliseconds
                     )
                     columns.append(message, recipientID: recipient.id)
+                    if let origin = delivery.origin { sentOn[message.id] = origin }
                     conversations[ConversationKey(userID: recipient.id, peer: sender.username.text)] = nextID
                     // A sender removed meanwhile has no conversations left to keep.
                     if let senderID { conversations[ConversationKey(userID: senderID, peer: recipient.username)] = nextID }
@@ -143,16 +148,22 @@ final class DeliveryBatcher: Sendable {
                 """,
                 logger: logger
             )
+            // The notification goes out with the commit: every node's feed then reads the new
+            // messages. The origins are known before it can.
             let keys = Array(conversations.keys)
             try await connection.query(
                 """
-                INSERT INTO conversations (user_id, peer_username, last_message_id)
-                SELECT * FROM unnest(\(keys.map(\.userID))::int8[], \(keys.map(\.peer))::text[], \(keys.map { conversations[$0]! })::int8[])
-                ON CONFLICT (user_id, peer_username)
-                DO UPDATE SET last_message_id = GREATEST(conversations.last_message_id, excluded.last_message_id)
+                WITH kept AS (
+                    INSERT INTO conversations (user_id, peer_username, last_message_id)
+                    SELECT * FROM unnest(\(keys.map(\.userID))::int8[], \(keys.map(\.peer))::text[], \(keys.map { conversations[$0]! })::int8[])
+                    ON CONFLICT (user_id, peer_username)
+                    DO UPDATE SET last_message_id = GREATEST(conversations.last_message_id, excluded.last_message_id)
+                )
+                SELECT pg_notify(\(PostgresNode.channel), \(PostgresNode.Notice.messages.rawValue))
                 """,
                 logger: logger
             )
+            origins.record(sentOn)
             return stored
         }
     }

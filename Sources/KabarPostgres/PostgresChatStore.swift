@@ -20,6 +20,8 @@ public final class PostgresChatStore: ChatStore {
     let logger: Logger
     private let runner: Task<Void, Never>
     private let batcher: DeliveryBatcher
+    /// The connections this node's messages were sent on, for its ``PostgresNode``'s feed.
+    let origins = MessageOrigins()
     /// A session's `last_used_at` is rewritten at most this often (as in SQLite's store).
     static let lastUsedResolution: Duration = .seconds(60)
 
@@ -45,13 +47,21 @@ public final class PostgresChatStore: ChatStore {
         self.client = client
         self.logger = logger
         self.runner = Task { await client.run() }
-        self.batcher = DeliveryBatcher(client: client, logger: logger)
+        self.batcher = DeliveryBatcher(client: client, origins: origins, logger: logger)
     }
 
     /// Closes the pool; operations in progress fail.
     public func close() async {
         runner.cancel()
         await runner.value
+    }
+
+    /// The coordination of a process that is not a node (`kabar-server user`): the sessions
+    /// it ends are forgotten by every node before it goes on.
+    public func commandCoordination() -> NodeCoordination {
+        var coordination = NodeCoordination.singleNode()
+        coordination.sessionEndings = PostgresSessionEndings(store: self, nodeID: nil)
+        return coordination
     }
 
     private func requireSynchronousCommit() async throws {
@@ -208,9 +218,10 @@ public final class PostgresChatStore: ChatStore {
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
+        origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
-        batcher.submit(DeliveryBatcher.Delivery(text: text, sender: sender, recipients: recipients, time: now, completion: completion))
+        batcher.submit(DeliveryBatcher.Delivery(text: text, sender: sender, recipients: recipients, time: now, origin: origin, completion: completion))
     }
 
     public func takeUnreadMessages(

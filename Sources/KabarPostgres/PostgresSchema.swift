@@ -58,5 +58,48 @@ enum PostgresSchema {
         CREATE INDEX conversations_by_recency ON conversations(user_id, last_message_id);
 
         """,
+        // 2: several nodes. Each node has a row (its heartbeat, by the database's clock),
+        // the sessions bound on it, and how far it has read the session endings; failed
+        // logins are counted here for all nodes together.
+        """
+        CREATE TABLE nodes (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            started_at BIGINT NOT NULL,
+            heartbeat_at BIGINT NOT NULL,
+            endings_seen BIGINT NOT NULL
+        );
+
+        CREATE TABLE node_presence (
+            node_id BIGINT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            session_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            online_since BIGINT NOT NULL,
+            PRIMARY KEY (node_id, session_id)
+        );
+
+        CREATE TABLE session_endings (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            session_id BIGINT,
+            token_hash BYTEA,
+            user_id BIGINT,
+            ended_at BIGINT NOT NULL,
+            CHECK ((session_id IS NOT NULL AND token_hash IS NOT NULL) OR user_id IS NOT NULL)
+        );
+
+        CREATE TABLE login_failures (
+            key TEXT NOT NULL,
+            failed_at BIGINT NOT NULL
+        );
+        CREATE INDEX login_failures_by_key ON login_failures(key, failed_at);
+
+        CREATE TABLE login_blocks (
+            key TEXT PRIMARY KEY,
+            blocked_until BIGINT NOT NULL
+        );
+
+        """,
     ]
+
+    /// The database's clock, in milliseconds since 1970.
+    static let now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 }

@@ -106,19 +106,22 @@ struct ServeCommand: AsyncParsableCommand {
 
         let credentials = try certificatePath.map { try TLSCredentials(certificatePath: $0, privateKeyPath: privateKeyPath ?? "") }
         let opened = try await store.open(logger: logger)
+        let serviceConfiguration = ChatServiceConfiguration(
+            isRegistrationOpen: registration == .open,
+            sessionIdleLimit: .seconds(sessionTTL),
+            authThrottle: AuthThrottle.Configuration(
+                failuresPerUsername: authFailuresPerUser,
+                failuresPerAddress: authFailuresPerAddress,
+                window: .seconds(300),
+                blockDuration: .seconds(60)
+            )
+        )
+        let (coordination, nodeService) = try await opened.joinAsNode(serviceConfiguration)
         let service = ChatService(
             store: opened.store,
             hasher: ScryptPasswordHasher(),
-            configuration: ChatServiceConfiguration(
-                isRegistrationOpen: registration == .open,
-                sessionIdleLimit: .seconds(sessionTTL),
-                authThrottle: AuthThrottle.Configuration(
-                    failuresPerUsername: authFailuresPerUser,
-                    failuresPerAddress: authFailuresPerAddress,
-                    window: .seconds(300),
-                    blockDuration: .seconds(60)
-                )
-            )
+            configuration: serviceConfiguration,
+            coordination: coordination
         )
         if demo {
             let created = try await DemoUsers.ensureExist(in: service)
@@ -146,6 +149,9 @@ struct ServeCommand: AsyncParsableCommand {
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: opened.service),
+        ]
+        if let nodeService { services.append(.init(service: nodeService)) }
+        services += [
             .init(service: server),
         ]
         if let credentials { services.append(.init(service: CertificateReloadService(credentials: credentials, logger: logger))) }

@@ -39,18 +39,60 @@ struct StoreOptions: ParsableArguments {
         if let location = try postgresLocation {
             let store = try await PostgresChatStore.connect(to: location, connections: databaseConnections, logger: logger)
             logger.info("store open", metadata: ["database": "\(location)"])
-            return OpenedStore(store: store, service: PostgresStoreService(store: store), close: store.close)
+            return .postgres(store)
         }
-        let store = try SQLiteChatStore(path: database, durability: durability)
-        return OpenedStore(store: store, service: SQLiteStoreService(store: store), close: store.close)
+        return .sqlite(try SQLiteChatStore(path: database, durability: durability))
     }
 }
 
-/// A store opened from the command line, with the service that closes it at shutdown.
-struct OpenedStore {
-    let store: any ChatStore
-    let service: any Service
-    let close: @Sendable () async -> Void
+/// A store opened from the command line.
+enum OpenedStore {
+    case sqlite(SQLiteChatStore)
+    case postgres(PostgresChatStore)
+
+    var store: any ChatStore {
+        switch self {
+        case .sqlite(let store): store
+        case .postgres(let store): store
+        }
+    }
+
+    /// Closes the store at the server's shutdown (listed before the server, it stops after it).
+    var service: any Service {
+        switch self {
+        case .sqlite(let store): SQLiteStoreService(store: store)
+        case .postgres(let store): PostgresStoreService(store: store)
+        }
+    }
+
+    func close() async {
+        switch self {
+        case .sqlite(let store): await store.close()
+        case .postgres(let store): await store.close()
+        }
+    }
+
+    /// How a server on this store works with the others on it: alone on SQLite; as one of
+    /// the nodes on PostgreSQL, with the service that takes the node out at shutdown
+    /// (listed between the store and the server).
+    func joinAsNode(_ configuration: ChatServiceConfiguration) async throws -> (NodeCoordination, (any Service)?) {
+        switch self {
+        case .sqlite:
+            return (.singleNode(throttle: configuration.authThrottle), nil)
+        case .postgres(let store):
+            let node = try await PostgresNode.join(store: store, sessionIdleLimit: configuration.sessionIdleLimit)
+            return (node.coordination(throttle: configuration.authThrottle), PostgresNodeService(node: node))
+        }
+    }
+
+    /// How an administration command works with the servers on this store: on PostgreSQL
+    /// it makes every node forget the sessions it ends before it exits.
+    var commandCoordination: NodeCoordination? {
+        switch self {
+        case .sqlite: nil
+        case .postgres(let store): store.commandCoordination()
+        }
+    }
 }
 
 extension SQLiteDurability: ExpressibleByArgument {}

@@ -84,7 +84,7 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             guard let username = Username(username) else { throw ValidationError("invalid username: \(username)") }
             try await withService(store) { service in
-                guard try await service.store.removeUser(named: username) else {
+                guard try await service.removeUser(named: username) else {
                     throw ValidationError("no such user: \(username)")
                 }
                 print("removed \(username)")
@@ -97,7 +97,13 @@ struct UserCommand: AsyncParsableCommand {
 private func withService(_ options: StoreOptions, _ body: (ChatService) async throws -> Void) async throws {
     let opened = try await options.open(logger: Logger(label: "kabar-user", factory: { _ in SwiftLogNoOpLogHandler() }))
     do {
-        try await body(ChatService(store: opened.store, hasher: ScryptPasswordHasher(pool: BlockingWorkPool(threadCount: 1))))
+        try await body(
+            ChatService(
+                store: opened.store,
+                hasher: ScryptPasswordHasher(pool: BlockingWorkPool(threadCount: 1)),
+                coordination: opened.commandCoordination
+            )
+        )
     } catch {
         await opened.close()
         throw error

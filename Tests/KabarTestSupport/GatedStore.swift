@@ -51,11 +51,12 @@ public final class GatedStore: ChatStore {
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
+        origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
         let base = self.base
         let delivery: @Sendable () -> Void = {
-            base.deliver(text, from: sender, to: recipients, at: now, completion: completion)
+            base.deliver(text, from: sender, to: recipients, at: now, origin: origin, completion: completion)
         }
         let isOpen = state.withLock { state in
             state.deliveriesReceived += 1

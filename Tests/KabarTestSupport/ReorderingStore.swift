@@ -27,10 +27,11 @@ public final class ReorderingStore: ChatStore {
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
+        origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
         let base = self.base
-        later { base.deliver(text, from: sender, to: recipients, at: now, completion: completion) }
+        later { base.deliver(text, from: sender, to: recipients, at: now, origin: origin, completion: completion) }
     }
 
     public func insertUser(_ user: NewUser) async throws -> Bool { try await base.insertUser(user) }

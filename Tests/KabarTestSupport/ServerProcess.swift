@@ -66,6 +66,9 @@ public final class ServerProcess: Sendable {
         self.tlsPort = ports["tls"]
     }
 
+    /// Whether the process has not exited yet.
+    public var isRunning: Bool { process.isRunning }
+
     /// The server's process id.
     public var processIdentifier: Int32 { process.processIdentifier }
 

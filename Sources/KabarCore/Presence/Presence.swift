@@ -15,6 +15,8 @@ public final class Presence: Sendable {
 
     public struct OnlineEntry: Hashable, Sendable {
         public var user: UserRecord
+        /// When the user came online, by the clock of whoever bound them.
+        public var since: Timestamp
         /// The live-looking sessions that keep the user online.
         public var sessionIDs: [Int64]
     }
@@ -29,6 +31,7 @@ public final class Presence: Sendable {
         var connectionCount: Int
         /// Increases each time a user comes online: the `show` order.
         var arrival: UInt64
+        var since: Timestamp
     }
 
     private struct State {
@@ -44,7 +47,7 @@ public final class Presence: Sendable {
     /// Binds `connection` to `session`, replacing any earlier binding of that connection.
     /// - Returns: the users who came online or went offline because of it.
     @discardableResult
-    public func bind(_ connection: ConnectionID, to session: SessionRecord) -> [PresenceChange] {
+    public func bind(_ connection: ConnectionID, to session: SessionRecord, at now: Timestamp) -> [PresenceChange] {
         state.withLock { state in
             var changes: [PresenceChange] = []
             let previous = state.bindings.updateValue(Binding(sessionID: session.id, user: session.user), forKey: connection)
@@ -55,7 +58,7 @@ public final class Presence: Sendable {
                 online.user = session.user
                 state.users[session.user.id] = online
             } else {
-                state.users[session.user.id] = OnlineUser(user: session.user, connectionCount: 1, arrival: state.nextArrival)
+                state.users[session.user.id] = OnlineUser(user: session.user, connectionCount: 1, arrival: state.nextArrival, since: now)
                 state.nextArrival += 1
                 changes.append(PresenceChange(user: session.user, isOnline: true))
             }
@@ -95,7 +98,7 @@ public final class Presence: Sendable {
             var sessions: [Int64: Set<Int64>] = [:]
             for binding in state.bindings.values { sessions[binding.user.id, default: []].insert(binding.sessionID) }
             return state.users.values.sorted { $0.arrival < $1.arrival }.map {
-                OnlineEntry(user: $0.user, sessionIDs: sessions[$0.user.id].map { Array($0).sorted() } ?? [])
+                OnlineEntry(user: $0.user, since: $0.since, sessionIDs: sessions[$0.user.id].map { Array($0).sorted() } ?? [])
             }
         }
     }

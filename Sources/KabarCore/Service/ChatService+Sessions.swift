@@ -55,7 +55,7 @@ extension ChatService {
         guard let session = try await confirmedSession(token) else {
             if case .bound = reference {
                 connection.boundToken = nil
-                live.publish(presence.unbind(connection.id))
+                presenceChanged(presence.unbind(connection.id))
             }
             throw Refusal.sessionNotFound
         }
@@ -66,28 +66,53 @@ extension ChatService {
     /// Binds `connection` to a session it just proved it holds.
     func bind(_ connection: inout ConnectionContext, to token: SessionToken, session: SessionRecord) {
         connection.boundToken = token
-        live.publish(presence.bind(connection.id, to: session))
+        presenceChanged(presence.bind(connection.id, to: session, at: clock.now()))
     }
 
     /// `logout`: ends the session everywhere and unbinds this connection.
     func logout(_ token: SessionToken, session: SessionRecord, on connection: inout ConnectionContext) async throws {
         sessionCache.forget(token)
-        guard try await store.deleteSession(tokenHash: TokenHash(token)) else { throw Refusal.sessionNotFound }
+        let hash = TokenHash(token)
+        guard try await store.deleteSession(tokenHash: hash) else { throw Refusal.sessionNotFound }
         live.endSessions([session.id])
-        live.publish(presence.unbindSessions([session.id]))
+        presenceChanged(presence.unbindSessions([session.id]))
         connection.boundToken = nil
+        try await endEverywhere(.session(id: session.id, tokenHash: hash))
+    }
+
+    /// Makes every other node forget sessions this node (or this command) ended in the
+    /// store, before returning.
+    func endEverywhere(_ ending: SessionEnding) async throws {
+        try await coordination.sessionEndings.announce(ending)
+    }
+
+    /// Forgets sessions ended elsewhere: the cache, the connections bound to them, their
+    /// subscriptions.
+    func forgetEnded(_ ending: SessionEnding) {
+        let sessionIDs: Set<Int64>
+        switch ending {
+        case .session(let id, let hash):
+            sessionCache.forget(hash)
+            sessionIDs = [id]
+        case .user(let userID):
+            sessionCache.forget(userID: userID)
+            sessionIDs = Set(presence.onlineEntries().filter { $0.user.id == userID }.flatMap(\.sessionIDs))
+        }
+        live.endSessions(sessionIDs)
+        presenceChanged(presence.unbindSessions(sessionIDs))
     }
 
     /// Asks the store whether `token`'s session is live, and remembers the answer.
     private func confirmedSession(_ token: SessionToken) async throws -> SessionRecord? {
         let now = clock.now()
+        let hash = TokenHash(token)
         let session = try await store.session(
-            tokenHash: TokenHash(token),
+            tokenHash: hash,
             at: now,
             idleLimit: configuration.sessionIdleLimit
         )
         if let session {
-            sessionCache.remember(session, for: token, at: now)
+            sessionCache.remember(session, for: token, hash: hash, at: now)
         } else {
             sessionCache.forget(token)
         }

@@ -14,23 +14,37 @@ public final class ChatService: Sendable {
     /// The subscriptions, and the fan-out of committed messages to them.
     public let live = LiveDelivery()
     public let configuration: ChatServiceConfiguration
+    /// What this node shares with the other nodes of the server, if there are any.
+    public let coordination: NodeCoordination
     let hasher: ScryptPasswordHasher
     let clock: any WallClock
-    let throttle: Locked<AuthThrottle>
     let sessionCache = SessionCache()
 
+    /// - Parameter coordination: how this node works with the other nodes of one server;
+    ///   alone (``NodeCoordination/singleNode(throttle:)``) by default.
     public init(
         store: any ChatStore,
         hasher: ScryptPasswordHasher,
         configuration: ChatServiceConfiguration = ChatServiceConfiguration(),
-        clock: any WallClock = SystemWallClock()
+        clock: any WallClock = SystemWallClock(),
+        coordination: NodeCoordination? = nil
     ) {
         self.store = store
         self.hasher = hasher
         self.configuration = configuration
         self.clock = clock
         self.presence = Presence()
-        self.throttle = Locked(AuthThrottle(configuration: configuration.authThrottle))
+        self.coordination = coordination ?? .singleNode(throttle: configuration.authThrottle)
+        let handlers = NodeHandlers(
+            localOnlineUsers: { [presence] in
+                presence.onlineEntries().map { LocalOnlineUser(user: $0.user, since: $0.since, sessionIDs: $0.sessionIDs) }
+            },
+            sessionsEnded: { [weak self] ending in self?.forgetEnded(ending) },
+            publish: { [live] messages, origin in live.publish(messages, sentFrom: origin) }
+        )
+        self.coordination.directory.start(handlers)
+        self.coordination.sessionEndings.start(handlers)
+        self.coordination.commitFeed?.start(handlers)
     }
 
     // MARK: - Accounts
@@ -49,7 +63,20 @@ public final class ChatService: Sendable {
     public func changePassword(of username: Username, to password: String) async throws -> Bool {
         guard let password = Password(password) else { throw Refusal.invalidPassword }
         let hash = try await hasher.hash(password.text)
-        return try await store.replacePasswordHash(of: username, with: hash)
+        guard let user = try await store.user(named: username),
+            try await store.replacePasswordHash(of: username, with: hash)
+        else { return false }
+        try await endEverywhere(.user(id: user.id))
+        return true
+    }
+
+    /// Removes a user, their sessions and their inbox. - Returns: false if there is no such user.
+    public func removeUser(named username: Username) async throws -> Bool {
+        guard let user = try await store.user(named: username), try await store.removeUser(named: username) else {
+            return false
+        }
+        try await endEverywhere(.user(id: user.id))
+        return true
     }
 
     /// `register USERNAME PASSWORD NAME COUNTRY`.
@@ -68,27 +95,22 @@ public final class ChatService: Sendable {
     func authenticate(username: String, password: String, from address: String) async throws
         -> (SessionToken, SessionRecord)
     {
-        let now = clock.now()
-        guard !throttle.withLock({ $0.isBlocked(username: username, address: address, at: now) }) else {
+        let throttle = coordination.loginThrottle
+        guard try await !throttle.isBlocked(username: username, address: address, at: clock.now()) else {
             throw Refusal.tooManyAttempts
         }
         guard let name = Username(username), let user = try await store.user(named: name) else {
-            recordFailedAuth(username: username, address: address)
+            try await throttle.recordFailure(username: username, address: address, at: clock.now())
             throw Refusal.unknownUser
         }
         guard try await hasher.verify(password, against: user.passwordHash) else {
-            recordFailedAuth(username: username, address: address)
+            try await throttle.recordFailure(username: username, address: address, at: clock.now())
             throw Refusal.wrongPassword
         }
-        throttle.withLock { $0.recordSuccess(username: username) }
+        try await throttle.recordSuccess(username: username)
         let token = SessionToken.random()
         let sessionID = try await store.insertSession(tokenHash: TokenHash(token), userID: user.id, at: clock.now())
         return (token, SessionRecord(id: sessionID, user: user))
-    }
-
-    private func recordFailedAuth(username: String, address: String) {
-        let now = clock.now()
-        throttle.withLock { $0.recordFailure(username: username, address: address, at: now) }
     }
 
     // MARK: - Messages
@@ -96,9 +118,9 @@ public final class ChatService: Sendable {
     /// `send`: stores `text` for every recipient, or for none.
     ///
     /// The checks that need no store are made now and throw their refusal; the delivery
-    /// is handed to the store at once, after the caller's earlier store work, and
-    /// `completion` gets its outcome on the store's thread. Once the messages are durable
-    /// they are published to the subscriptions, before `completion` runs.
+    /// is handed to the store at once, and `completion` gets its outcome on the store's
+    /// thread. Once the messages are durable they are published to the subscriptions,
+    /// before `completion` runs (by the ``CommitFeed`` instead, when there is one).
     ///
     /// - Parameter connection: the connection it was sent on, which gets no `sent` event.
     func send(
@@ -109,11 +131,12 @@ public final class ChatService: Sendable {
         completion: @escaping StoreCompletion<Void>
     ) throws(Refusal) {
         let recipients = try validRecipients(for: text, named: recipientNames)
-        store.deliver(text, from: sender, to: recipients, at: clock.now()) { result in
+        let publishesItself = coordination.commitFeed == nil
+        store.deliver(text, from: sender, to: recipients, at: clock.now(), origin: connection) { result in
             guard case .success(let messages?) = result else {
                 return completion(result.flatMap { _ in .failure(Refusal.recipientNotFound) })
             }
-            self.live.publish(messages, sentFrom: connection)
+            if publishesItself { self.live.publish(messages, sentFrom: connection) }
             completion(.success(()))
         }
     }
@@ -161,14 +184,29 @@ public final class ChatService: Sendable {
     func onlineUsers(completion: @escaping StoreCompletion<[OnlineUser]>) {
         let entries = presence.onlineEntries()
         let sessionIDs = entries.flatMap(\.sessionIDs)
+        let directory = coordination.directory
         store.liveSessionIDs(among: sessionIDs, at: clock.now(), idleLimit: configuration.sessionIdleLimit) { result in
-            completion(result.map { live in
-                self.live.publish(self.presence.unbindSessions(Set(sessionIDs).subtracting(live)))
-                return entries.filter { $0.sessionIDs.contains(where: live.contains) }.map {
-                    OnlineUser(username: $0.user.username.text, name: $0.user.profile.name, country: $0.user.profile.country)
+            switch result {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(let live):
+                self.presenceChanged(self.presence.unbindSessions(Set(sessionIDs).subtracting(live)))
+                let local = entries.filter { $0.sessionIDs.contains(where: live.contains) }.map {
+                    LocalOnlineUser(user: $0.user, since: $0.since, sessionIDs: $0.sessionIDs)
                 }
-            })
+                directory.onlineUsers(local: local) { result in
+                    completion(result.map { users in
+                        users.map { OnlineUser(username: $0.username.text, name: $0.profile.name, country: $0.profile.country) }
+                    })
+                }
+            }
         }
+    }
+
+    /// Tells the subscriptions and the other nodes that this node's presence changed.
+    func presenceChanged(_ changes: [PresenceChange]) {
+        live.publish(changes)
+        coordination.directory.localUsersChanged()
     }
 
     /// The state of a new client connection.
@@ -179,7 +217,7 @@ public final class ChatService: Sendable {
     /// Forgets a closed connection: its binding and its subscription.
     public func connectionClosed(_ connection: ConnectionContext) {
         live.unsubscribe(connection.id)
-        live.publish(presence.unbind(connection.id))
+        presenceChanged(presence.unbind(connection.id))
     }
 
     // MARK: - Live delivery

@@ -17,7 +17,7 @@ extension ChatStore {
         async throws -> [ChatMessage]?
     {
         try await withCheckedThrowingContinuation { continuation in
-            deliver(text, from: sender, to: recipients, at: now) { continuation.resume(with: $0) }
+            deliver(text, from: sender, to: recipients, at: now, origin: nil) { continuation.resume(with: $0) }
         }
     }
 

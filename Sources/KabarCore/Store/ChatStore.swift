@@ -50,11 +50,15 @@ public protocol ChatStore: Sendable {
     /// Stores `text` from `sender` for each of `recipients`, all or nothing: the messages
     /// stored, one per recipient in the order given, with their ids; nil, and nothing is
     /// stored, if any recipient does not exist.
+    ///
+    /// - Parameter origin: the connection the message was sent on, for a store whose
+    ///   ``CommitFeed`` publishes it (that connection gets no `sent` event).
     func deliver(
         _ text: String,
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
+        origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     )
     /// The user's unread messages in the order they were received, now marked read.

@@ -169,6 +169,7 @@ public final class SQLiteChatStore: ChatStore {
         from sender: UserRecord,
         to recipients: [Username],
         at now: Timestamp,
+        origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
         // Every recipient's id first, so that a missing one stores nothing; then one
