@@ -30,6 +30,8 @@ final class DeliveryBatcher: Sendable {
         var isCommitting = false
     }
 
+    static let metrics = StoreMetrics(store: "postgres")
+
     /// The most sends one transaction stores.
     static let maximumGroup = 1_000
 
@@ -66,7 +68,9 @@ final class DeliveryBatcher: Sendable {
             }
             guard !group.isEmpty else { return }
             do {
+                let start = ContinuousClock.now
                 let stored = try await commit(group)
+                Self.metrics.committed(units: group.count, in: ContinuousClock.now - start)
                 for (delivery, messages) in zip(group, stored) { delivery.completion(.success(messages)) }
             } catch {
                 logger.error("a group of sends failed to commit", metadata: ["sends": "\(group.count)", "error": "\(error)"])

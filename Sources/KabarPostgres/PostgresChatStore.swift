@@ -50,6 +50,10 @@ public final class PostgresChatStore: ChatStore {
         self.batcher = DeliveryBatcher(client: client, origins: origins, logger: logger)
     }
 
+    public func checkReachable() async throws {
+        try await client.query("SELECT 1", logger: logger)
+    }
+
     /// Closes the pool; operations in progress fail.
     public func close() async {
         runner.cancel()

@@ -24,6 +24,11 @@ public final class KabarServer: Service, Sendable {
     private let connections = ConnectionRegistry()
     private let nextConnectionID = Atomic<UInt64>(1)
     private let onListening: @Sendable (Transport, SocketAddress) -> Void
+    private let listening = Atomic<Bool>(false)
+
+    /// Whether every configured listener accepts connections (false before they are bound
+    /// and from the start of shutdown).
+    public var isListening: Bool { listening.load(ordering: .relaxed) }
 
     /// - Parameters:
     ///   - service: the chat service that answers requests.
@@ -37,6 +42,7 @@ public final class KabarServer: Service, Sendable {
         logger: Logger,
         onListening: @escaping @Sendable (Transport, SocketAddress) -> Void = { _, _ in }
     ) {
+        ServerMetrics.prepare()
         self.configuration = configuration
         self.dispatcher = RequestDispatcher(service: service)
         self.eventLoopGroup = eventLoopGroup
@@ -76,6 +82,8 @@ public final class KabarServer: Service, Sendable {
             )
             onListening(transport, address)
         }
+        listening.store(true, ordering: .relaxed)
+        defer { listening.store(false, ordering: .relaxed) }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 for listener in listeners { try? await listener.closeFuture.get() }
@@ -85,6 +93,7 @@ public final class KabarServer: Service, Sendable {
                 connections.closeAll()
             }
         } onGracefulShutdown: {
+            self.listening.store(false, ordering: .relaxed)
             for listener in listeners { listener.close(promise: nil) }
             self.connections.quiesceAll()
         }

@@ -5,6 +5,7 @@ import KabarSQLite
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -81,6 +82,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (KABAR_THREADS).")
     var threads: Int = Environment.int("KABAR_THREADS") ?? System.coreCount
 
+    @Option(help: "Port for /metrics (Prometheus), /healthz and /readyz; off unless given; 0 picks a free one (KABAR_METRICS_PORT).")
+    var metricsPort: Int? = Environment.int("KABAR_METRICS_PORT")
+
+    @Option(help: "Address of the metrics port (KABAR_METRICS_HOST).")
+    var metricsHost: String = Environment.string("KABAR_METRICS_HOST") ?? "127.0.0.1"
+
     @Option(help: "Seconds allowed for a graceful shutdown (KABAR_SHUTDOWN_TIMEOUT).")
     var shutdownTimeout: Int = Environment.int("KABAR_SHUTDOWN_TIMEOUT") ?? 10
 
@@ -102,6 +109,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap()
+        let metricsRegistry = metricsPort.map { _ in MetricsBootstrap.prometheus() }
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 
         let credentials = try certificatePath.map { try TLSCredentials(certificatePath: $0, privateKeyPath: privateKeyPath ?? "") }
@@ -151,6 +159,21 @@ struct ServeCommand: AsyncParsableCommand {
             .init(service: opened.service),
         ]
         if let nodeService { services.append(.init(service: nodeService)) }
+        if let metricsPort, let metricsRegistry {
+            let store = opened.store
+            let operations = OperationsServer(
+                host: metricsHost,
+                port: metricsPort,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger,
+                metrics: { metricsRegistry.emitToBuffer() },
+                isReady: {
+                    guard server.isListening else { return false }
+                    return (try? await store.checkReachable()) != nil
+                }
+            )
+            services.append(.init(service: operations))
+        }
         services += [
             .init(service: server),
         ]

@@ -66,6 +66,7 @@ public final class GatedStore: ChatStore {
         if isOpen { delivery() }
     }
 
+    public func checkReachable() async throws { try await base.checkReachable() }
     public func insertUser(_ user: NewUser) async throws -> Bool { try await base.insertUser(user) }
     public func user(named username: Username) async throws -> UserRecord? { try await base.user(named: username) }
     public func allUsers() async throws -> [UserRecord] { try await base.allUsers() }

@@ -34,6 +34,7 @@ public final class ReorderingStore: ChatStore {
         later { base.deliver(text, from: sender, to: recipients, at: now, origin: origin, completion: completion) }
     }
 
+    public func checkReachable() async throws { try await base.checkReachable() }
     public func insertUser(_ user: NewUser) async throws -> Bool { try await base.insertUser(user) }
     public func user(named username: Username) async throws -> UserRecord? { try await base.user(named: username) }
     public func allUsers() async throws -> [UserRecord] { try await base.allUsers() }

@@ -21,11 +21,14 @@ public final class ServerProcess: Sendable {
     public let port: Int
     /// The TLS listener's port, if there is one.
     public let tlsPort: Int?
+    /// The operations port (`--metrics-port`), if there is one.
+    public let operationsPort: Int?
     private let process: Process
     private let errorOutput: LineCollector
 
     /// Starts `kabar-server serve --port 0 ARGUMENTS` and waits until it listens.
-    /// - Parameter listeners: how many listeners to wait for (2 with TLS and plain).
+    /// - Parameter listeners: how many listeners to wait for (2 with TLS and plain, one more
+    ///   with the operations port).
     public init(arguments: [String], environment: [String: String] = [:], listeners: Int = 1) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: productPath("kabar-server"))
@@ -64,6 +67,7 @@ public final class ServerProcess: Sendable {
         }
         self.port = ports["plain"] ?? 0
         self.tlsPort = ports["tls"]
+        self.operationsPort = ports["operations"]
     }
 
     /// Whether the process has not exited yet.

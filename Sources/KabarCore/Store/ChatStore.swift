@@ -20,6 +20,9 @@ public protocol ChatStore: Sendable {
     /// Whether every operation runs after every operation called before it.
     var runsInCallOrder: Bool { get }
 
+    /// Returns once the store has answered a trivial query: it is reachable and working.
+    func checkReachable() async throws
+
     /// Stores a new user. - Returns: false if the username is taken.
     func insertUser(_ user: NewUser) async throws -> Bool
     func user(named username: Username) async throws -> UserRecord?

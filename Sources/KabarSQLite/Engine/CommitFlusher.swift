@@ -1,4 +1,5 @@
 import Foundation
+import KabarCore
 
 // MARK: - CommitFlusher
 
@@ -75,7 +76,9 @@ final class CommitFlusher: @unchecked Sendable {
             var error = failure
             if error == nil, batches.contains(where: { $0.commitError == nil }) {
                 do {
+                    let start = ContinuousClock.now
                     try flush()
+                    SQLiteDatabase.metrics.flushed(in: ContinuousClock.now - start)
                 } catch let flushError {
                     error = flushError
                     condition.lock()

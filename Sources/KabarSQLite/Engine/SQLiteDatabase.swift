@@ -1,4 +1,5 @@
 import Foundation
+import KabarCore
 
 // MARK: - SQLiteDatabase
 
@@ -137,8 +138,11 @@ final class SQLiteDatabase: Sendable {
         queue.workerFinished()
     }
 
+    static let metrics = StoreMetrics(store: "sqlite")
+
     private static func runBatch(_ batch: ArraySlice<any DatabaseJob>, on connection: SQLiteConnection, then resume: Resume) {
         guard !batch.isEmpty else { return }
+        let start = ContinuousClock.now
         do {
             try connection.execute("BEGIN IMMEDIATE")
         } catch {
@@ -164,6 +168,7 @@ final class SQLiteDatabase: Sendable {
         }
         do {
             try connection.execute("COMMIT")
+            metrics.committed(units: batch.count, in: ContinuousClock.now - start)
             resume(batch, nil)
         } catch {
             _ = try? connection.execute("ROLLBACK")

@@ -24,6 +24,10 @@ public final class SQLiteChatStore: ChatStore {
     /// One worker thread runs every operation, in the order they were called.
     public var runsInCallOrder: Bool { true }
 
+    public func checkReachable() async throws {
+        _ = try await database.write { db in try db.query("SELECT 1") }
+    }
+
     /// Waits for work in progress, then closes the file.
     public func close() async {
         await database.close()

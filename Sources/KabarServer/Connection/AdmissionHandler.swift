@@ -22,8 +22,9 @@ final class AdmissionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
-        guard admission.admit(address) == .admitted else {
-            logger.notice("connection refused: over a connection limit", metadata: ["peer": "\(address)"])
+        if case .refused(let reason) = admission.admit(address) {
+            ServerMetrics.connectionRefused(reason)
+            logger.notice("connection refused: over a connection limit", metadata: ["peer": "\(address)", "limit": "\(reason.rawValue)"])
             let refusal = ReplyEncoder.encode(.refused(.serverFull), allocator: context.channel.allocator)
             context.writeAndFlush(wrapOutboundOut(refusal)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)

@@ -45,6 +45,7 @@ final class ConnectionEventSink: LiveEventSink {
     }
 
     func begin(replay: UnreadSnapshot) {
+        ServerMetrics.pushed(events: replay.messages.count)
         state.withLock { state in
             guard case .starting(let held) = state else { return }
             state = .live(lastReplayedID: replay.lastCommittedID)
@@ -53,6 +54,7 @@ final class ConnectionEventSink: LiveEventSink {
     }
 
     func push(_ events: [LiveEvent]) {
+        ServerMetrics.pushed(events: events.count)
         state.withLock { state in
             switch state {
             case .starting(let held):

@@ -178,23 +178,31 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let request: Request
         switch line {
         case .tooLong:
+            ServerMetrics.requestAnswered(.invalid, .refused(.requestTooLong), after: .zero)
             return replies.append(.ready(.refused(.requestTooLong)))
         case .line(let bytes):
             switch RequestParser.parse(line: bytes) {
             case nil: return
-            case .failure(let refusal)?: return replies.append(.ready(.refused(refusal)))
+            case .failure(let refusal)?:
+                ServerMetrics.requestAnswered(.invalid, .refused(refusal), after: .zero)
+                return replies.append(.ready(.refused(refusal)))
             case .success(let parsed)?: request = parsed
             }
         }
         let slot = firstSlotNumber + UInt64(replies.count)
+        let command = ServerMetrics.Command(request)
+        let start = ContinuousClock.now
         let dispatched = dispatcher.dispatch(request, on: &connection) { self.makeEventSink(context: context) }
         switch dispatched {
         case .answered(let reply):
+            ServerMetrics.requestAnswered(command, reply, after: ContinuousClock.now - start)
             replies.append(.ready(reply))
         case .pending(let reply):
             replies.append(.awaitingStore)
             whenComplete(reply, context: context) { handler, result in
-                handler.fill(slot, with: handler.reply(from: result), context: context)
+                let reply = handler.reply(from: result)
+                ServerMetrics.requestAnswered(command, reply, after: ContinuousClock.now - start)
+                handler.fill(slot, with: reply, context: context)
             }
         case .exclusive(let outcome):
             replies.append(.awaitingTask)
@@ -203,6 +211,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 handler.isExclusiveRunning = false
                 if case .success((_, let updated)) = result { handler.connection = updated }
                 let reply = handler.reply(from: result.map(\.0))
+                ServerMetrics.requestAnswered(command, reply, after: ContinuousClock.now - start)
                 if case .auth(let username, _) = request { handler.logAuth(username: username, reply: reply) }
                 guard !handler.isClosed else { return handler.connectionEnded() }
                 handler.fill(slot, with: reply, context: context)
@@ -313,6 +322,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard !isClosed else { return }
         guard outbox.receive(handover, from: sink) else {
             logger.notice("slow subscriber disconnected", metadata: ["held-event-bytes": "\(outbox.heldBytes)"])
+            ServerMetrics.subscriberCutOff()
             outbox.end()
             // Reset rather than close: a client that reads nothing would leave a close's
             // end-of-stream, and the kernel's megabytes of unsent events, waiting behind a
@@ -339,6 +349,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .loggedIn(let token):
             logger.info("auth succeeded", metadata: ["user": "\(username.prefix(32))", "token": "\(token.redacted)"])
         case .refused(let refusal):
+            switch refusal {
+            case .tooManyAttempts: ServerMetrics.loginThrottled()
+            case .unknownUser, .wrongPassword: ServerMetrics.loginFailed()
+            default: break
+            }
             logger.notice("auth refused", metadata: ["user": "\(username.prefix(32))", "reason": "\(refusal.wireText)"])
         default:
             break

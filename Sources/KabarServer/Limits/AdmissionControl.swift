@@ -10,7 +10,7 @@ import KabarCore
 final class AdmissionControl: Sendable {
     enum Decision: Equatable {
         case admitted
-        case refused
+        case refused(ServerMetrics.RefusalReason)
     }
 
     struct Limits {
@@ -46,7 +46,7 @@ final class AdmissionControl: Sendable {
         let now = clock.now()
         let exempt = limits.exemptsLoopback && (address == "127.0.0.1" || address == "::1")
         return state.withLock { state in
-            guard state.open < limits.maximumConnections else { return .refused }
+            guard state.open < limits.maximumConnections else { return .refused(.serverFull) }
             if !exempt {
                 var record = state.addresses[address, default: AddressRecord()]
                 let minuteAgo = now - .seconds(60)
@@ -55,7 +55,7 @@ final class AdmissionControl: Sendable {
                     record.recentAdmissions.count < limits.maximumNewPerMinute
                 else {
                     state.addresses[address] = record
-                    return .refused
+                    return .refused(.addressLimit)
                 }
                 record.open += 1
                 record.recentAdmissions.append(now)

@@ -23,8 +23,15 @@ final class ConnectionRegistry: Sendable {
             state.channels[id] = channel
             return true
         }
-        guard accepted else { return false }
-        channel.closeFuture.whenComplete { _ in self.remove(id) }
+        guard accepted else {
+            ServerMetrics.connectionRefused(.shuttingDown)
+            return false
+        }
+        ServerMetrics.connectionOpened()
+        channel.closeFuture.whenComplete { _ in
+            ServerMetrics.connectionClosed()
+            self.remove(id)
+        }
         return true
     }
 

@@ -1,0 +1,119 @@
+import KabarProtocol
+import Metrics
+
+// MARK: - ServerMetrics
+
+/// The server's metrics, through swift-metrics: nothing is recorded unless the process
+/// bootstraps a metrics backend (`kabar-server --metrics-port` bootstraps Prometheus).
+///
+/// Every handle is made once, so that counting a request costs an atomic add and timing it
+/// a histogram update, never a lookup by name.
+enum ServerMetrics {
+    /// Makes every handle now, so that a scrape lists each metric (at 0) from the start.
+    static func prepare() {
+        _ = (connectionsOpen, connectionsRefused, requests, requestDurations)
+        _ = (loginsFailed, loginsThrottled, eventsPushed, subscribersCutOff)
+    }
+
+    private static let connectionsOpen = Meter(label: "kabar_connections_open")
+    static func connectionOpened() { connectionsOpen.increment() }
+    static func connectionClosed() { connectionsOpen.decrement() }
+
+    /// Why a connection was refused.
+    enum RefusalReason: String, CaseIterable {
+        /// The server-wide connection limit.
+        case serverFull = "server_full"
+        /// The per-address limits (open at once, or new per minute).
+        case addressLimit = "address_limit"
+        /// The server is shutting down.
+        case shuttingDown = "shutting_down"
+    }
+
+    static func connectionRefused(_ reason: RefusalReason) {
+        connectionsRefused[reason]?.increment()
+    }
+
+    private static let connectionsRefused: [RefusalReason: Counter] = Dictionary(
+        uniqueKeysWithValues: RefusalReason.allCases.map {
+            ($0, Counter(label: "kabar_connections_refused_total", dimensions: [("reason", $0.rawValue)]))
+        }
+    )
+
+    /// How a request ended.
+    enum Outcome: String, CaseIterable {
+        case ok
+        /// An `ERROR` reply the client caused (a refusal).
+        case refused
+        /// `server failure`: the store or another part failed.
+        case failed
+    }
+
+    /// Counts a request's reply and records how long it took to answer.
+    static func requestAnswered(_ command: Command, _ reply: Reply, after duration: Duration) {
+        let outcome: Outcome
+        switch reply {
+        case .refused(.serverFailure): outcome = .failed
+        case .refused: outcome = .refused
+        default: outcome = .ok
+        }
+        requests[command.rawValue * Outcome.allCases.count + outcome.index].increment()
+        requestDurations[command.rawValue].recordNanoseconds(duration.wholeNanoseconds)
+    }
+
+    private static let requests: [Counter] = Command.allCases.flatMap { command in
+        Outcome.allCases.map {
+            Counter(label: "kabar_requests_total", dimensions: [("command", command.name), ("outcome", $0.rawValue)])
+        }
+    }
+
+    private static let requestDurations: [Metrics.Timer] = Command.allCases.map {
+        Metrics.Timer(label: "kabar_request_duration_seconds", dimensions: [("command", $0.name)], preferredDisplayUnit: .seconds)
+    }
+
+    private static let loginsFailed = Counter(label: "kabar_logins_failed_total")
+    private static let loginsThrottled = Counter(label: "kabar_logins_throttled_total")
+    private static let eventsPushed = Counter(label: "kabar_events_pushed_total")
+    private static let subscribersCutOff = Counter(label: "kabar_subscribers_cut_off_total")
+
+    static func loginFailed() { loginsFailed.increment() }
+    static func loginThrottled() { loginsThrottled.increment() }
+    static func pushed(events count: Int) { eventsPushed.increment(by: count) }
+    static func subscriberCutOff() { subscribersCutOff.increment() }
+
+    /// A request's command, as metrics name it (lines that are not requests are `invalid`).
+    enum Command: Int, CaseIterable {
+        case auth, send, inbox, show, logout, register, ping, subscribe, unsubscribe, ack, history, conversations, invalid
+
+        init(_ request: Request) {
+            switch request {
+            case .auth: self = .auth
+            case .send: self = .send
+            case .inbox: self = .inbox
+            case .show: self = .show
+            case .logout: self = .logout
+            case .register: self = .register
+            case .ping: self = .ping
+            case .subscribe: self = .subscribe
+            case .unsubscribe: self = .unsubscribe
+            case .ack: self = .ack
+            case .history: self = .history
+            case .conversations: self = .conversations
+            }
+        }
+
+        var name: String { "\(self)" }
+    }
+}
+
+extension ServerMetrics.Outcome {
+    var index: Int { Self.allCases.firstIndex(of: self)! }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : nanoseconds + attoseconds / 1_000_000_000
+    }
+}
