@@ -12,7 +12,9 @@ import PostgresNIO
 /// - Heartbeat: its row in `nodes` is stamped by the database's clock every second; a node
 ///   whose stamp is older than ``deathAfter`` is dead, and its users are offline.
 /// - Presence: the sessions bound on it are written to `node_presence` a moment after each
-///   change; `show` reads the other live nodes' rows and merges them with its own.
+///   change, and announced; `show` reads the other live nodes' rows and merges them with its
+///   own, and so does each node when it hears of a change, to tell its presence subscribers
+///   who came online or went offline on the whole server.
 /// - Session endings: a logout, a new password or a removed user is written to
 ///   `session_endings` and announced (NOTIFY); each node forgets those sessions and records
 ///   how far it has read, and the announcer waits until every live node has.
@@ -28,6 +30,7 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
     enum Notice: String {
         case messages = "m"
         case endings = "e"
+        case presence = "p"
     }
 
     /// How often the heartbeat runs.
@@ -47,6 +50,10 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
         var clockOffset: Int64 = 0
         var endingsSeen: Int64
         var messagesPublished: Int64
+        /// The users online on the other nodes, as last read.
+        var remoteOnline: [Int64: UserRecord] = [:]
+        /// The users online on the whole server, as last told to the presence subscribers.
+        var serverOnline: [Int64: UserRecord] = [:]
         var tasks: [Task<Void, Never>] = []
         var hasLeft = false
     }
@@ -55,6 +62,7 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
     private let presenceSync = SerialPass()
     private let endingsPass = SerialPass()
     private let feedPass = SerialPass()
+    private let presencePoll = SerialPass()
 
     /// Registers a new node and starts its heartbeat and listener.
     public static func join(store: PostgresChatStore, sessionIdleLimit: Duration) async throws -> PostgresNode {
@@ -155,6 +163,7 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
         endingsPass.trigger { await self.readEndings() }
         feedPass.trigger { await self.readMessages() }
         presenceSync.trigger { await self.syncPresence() }
+        presencePoll.trigger { await self.readRemotePresence() }
     }
 
     private func listen() async {
@@ -168,6 +177,7 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
                     switch Notice(rawValue: notification.payload) {
                     case .messages?: feedPass.trigger { await self.readMessages() }
                     case .endings?: endingsPass.trigger { await self.readEndings() }
+                    case .presence?: presencePoll.trigger { await self.readRemotePresence() }
                     case nil: break
                     }
                 }
@@ -181,8 +191,58 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
 
     // MARK: - Presence
 
-    public func localUsersChanged() {
+    public func localPresenceChanged(_ changes: [PresenceChange]) {
         presenceSync.trigger { await self.syncPresence() }
+        publishServerPresence()
+    }
+
+    /// Tells the presence subscribers who came online or went offline on the whole server
+    /// since they were last told.
+    private func publishServerPresence() {
+        guard let handlers = state.withLock({ $0.handlers }) else { return }
+        var online = state.withLock { $0.remoteOnline }
+        for local in handlers.localOnlineUsers() { online[local.user.id] = local.user }
+        let changes = state.withLock { state -> [PresenceChange] in
+            let cameOnline = online.filter { state.serverOnline[$0.key] == nil }.values.sorted { $0.id < $1.id }
+            let wentOffline = state.serverOnline.filter { online[$0.key] == nil }.values.sorted { $0.id < $1.id }
+            state.serverOnline = online
+            return cameOnline.map { PresenceChange(user: $0, isOnline: true) } + wentOffline.map { PresenceChange(user: $0, isOnline: false) }
+        }
+        if !changes.isEmpty { handlers.publishPresence(changes) }
+    }
+
+    /// Reads who is online on the other nodes, and tells the subscribers what changed.
+    private func readRemotePresence() async {
+        do {
+            let remote = try await remoteOnlineUsers()
+            state.withLock { $0.remoteOnline = remote.mapValues(\.user) }
+            publishServerPresence()
+        } catch {
+            logger.warning("presence of the other nodes not read", metadata: ["node": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// The users online on the other live nodes, with when each came online (the
+    /// database's clock).
+    private func remoteOnlineUsers() async throws -> [Int64: (user: UserRecord, since: Int64)] {
+        let oldestLive = SystemWallClock().now().milliseconds - sessionIdleLimit.wholeMilliseconds
+        var online: [Int64: (user: UserRecord, since: Int64)] = [:]
+        let rows = try await client.query(
+            """
+            SELECT u.id, u.username, u.name, u.country, u.password_hash, min(p.online_since)
+            FROM node_presence p JOIN nodes n ON n.id = p.node_id
+            JOIN sessions s ON s.id = p.session_id JOIN users u ON u.id = p.user_id
+            WHERE p.node_id <> \(id) AND n.heartbeat_at >= \(unescaped: PostgresSchema.now) - \(Self.deathAfter.wholeMilliseconds)
+              AND s.last_used_at >= \(oldestLive)
+            GROUP BY u.id
+            """,
+            logger: logger
+        )
+        for try await (userID, username, name, country, hash, since) in rows.decode((Int64, String, String, String, String, Int64).self) {
+            guard let username = Username(username), let profile = Profile(name: name, country: country) else { continue }
+            online[userID] = (UserRecord(id: userID, username: username, profile: profile, passwordHash: hash), since)
+        }
+        return online
     }
 
     /// Writes the sessions bound on this node now; rows of sessions no longer bound go.
@@ -213,6 +273,7 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
                     """,
                     logger: logger
                 )
+                try await connection.query("SELECT pg_notify(\(Self.channel), \(Notice.presence.rawValue))", logger: logger)
             }
         } catch {
             logger.warning("presence not written", metadata: ["node": "\(id)", "error": "\(error)"])
@@ -221,32 +282,14 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
 
     public func onlineUsers(local: [LocalOnlineUser], completion: @escaping StoreCompletion<[UserRecord]>) {
         let offset = state.withLock { $0.clockOffset }
-        let oldestLive = SystemWallClock().now().milliseconds - sessionIdleLimit.wholeMilliseconds
-        let (client, logger, id) = (self.client, self.logger, self.id)
         Task {
             do {
-                var online: [Int64: (user: UserRecord, since: Int64)] = [:]
-                for user in local { online[user.user.id] = (user.user, user.since.milliseconds + offset) }
-                let rows = try await client.query(
-                    """
-                    SELECT u.id, u.username, u.name, u.country, u.password_hash, min(p.online_since)
-                    FROM node_presence p JOIN nodes n ON n.id = p.node_id
-                    JOIN sessions s ON s.id = p.session_id JOIN users u ON u.id = p.user_id
-                    WHERE p.node_id <> \(id) AND n.heartbeat_at >= \(unescaped: PostgresSchema.now) - \(Self.deathAfter.wholeMilliseconds)
-                      AND s.last_used_at >= \(oldestLive)
-                    GROUP BY u.id
-                    """,
-                    logger: logger
-                )
-                for try await (userID, username, name, country, hash, since) in rows
-                    .decode((Int64, String, String, String, String, Int64).self)
-                {
-                    guard let username = Username(username), let profile = Profile(name: name, country: country) else { continue }
-                    let user = UserRecord(id: userID, username: username, profile: profile, passwordHash: hash)
-                    online[userID] = (user, min(since, online[userID]?.since ?? .max))
+                var online = try await remoteOnlineUsers()
+                for user in local {
+                    let since = user.since.milliseconds + offset
+                    online[user.user.id] = (user.user, min(since, online[user.user.id]?.since ?? .max))
                 }
-                let ordered = online.values.sorted { ($0.since, $0.user.id) < ($1.since, $1.user.id) }.map(\.user)
-                completion(.success(ordered))
+                completion(.success(online.values.sorted { ($0.since, $0.user.id) < ($1.since, $1.user.id) }.map(\.user)))
             } catch {
                 completion(.failure(error))
             }

@@ -82,6 +82,33 @@ extension PostgresTests {
             }
         }
 
+        @Test("presence events cross nodes: users coming online and going offline anywhere; a second connection elsewhere is no event")
+        func presenceEvents() async throws {
+            try await withNodes(2) { nodes, _ in
+                let watcher = try await RawClient.connect(port: nodes[1].port)
+                _ = try await watcher.login("lineker")
+                #expect(try await watcher.request("subscribe presence") == Expected.subscribed(unread: 0))
+
+                let messi = try await RawClient.connect(port: nodes[0].port)
+                _ = try await messi.login("messi")
+                var frame = try await watcher.readFrame(timeout: .seconds(5))
+                #expect(frame.event == "presence" && frame.json["username"]?.stringValue == "messi" && frame.json["online"] == .bool(true), "\(frame.raw)")
+
+                let henderson = try await RawClient.connect(port: nodes[1].port)
+                _ = try await henderson.login("henderson")
+                frame = try await watcher.readFrame(timeout: .seconds(5))
+                #expect(frame.json["username"]?.stringValue == "henderson" && frame.json["online"] == .bool(true), "\(frame.raw)")
+                let hendersonElsewhere = try await RawClient.connect(port: nodes[0].port)
+                _ = try await hendersonElsewhere.login("henderson")
+
+                await messi.close()
+                frame = try await watcher.readFrame(timeout: .seconds(5))
+                #expect(frame.json["username"]?.stringValue == "messi" && frame.json["online"] == .bool(false), "\(frame.raw)")
+                try await Task.sleep(for: .seconds(1.5))  // another node's news takes a moment to arrive
+                #expect(try await watcher.request("ping") == Expected.pong, "henderson's second connection was no event")
+            }
+        }
+
         @Test("10 failed logins spread over the nodes trip the throttle on every node")
         func throttle() async throws {
             try await withNodes { nodes, _ in

@@ -46,6 +46,9 @@ public struct NodeHandlers: Sendable {
     public var sessionsEnded: @Sendable (SessionEnding) -> Void
     /// Messages committed by any node, in id order, for the live subscriptions.
     public var publish: @Sendable (_ messages: [ChatMessage], _ sentFrom: Presence.ConnectionID?) -> Void
+    /// Users who came online or went offline on the whole server, for the subscriptions
+    /// that asked for presence.
+    public var publishPresence: @Sendable ([PresenceChange]) -> Void
 }
 
 // MARK: - Presence across nodes
@@ -61,20 +64,34 @@ public struct LocalOnlineUser: Hashable, Sendable {
 
 /// Who is online on any node.
 public protocol OnlineDirectory: Sendable {
-    /// Starts keeping the other nodes informed of `handlers.localOnlineUsers()`.
+    /// Starts keeping the other nodes informed of `handlers.localOnlineUsers()`, and this
+    /// node's subscriptions of the users coming and going on the others.
     func start(_ handlers: NodeHandlers)
-    /// This node's online users changed: the other nodes see it within 2 seconds.
-    func localUsersChanged()
+    /// This node's bindings changed, and `changes` are the users who came online or went
+    /// offline here: the directory publishes those that came online or went offline on the
+    /// whole server (``NodeHandlers/publishPresence``), and the other nodes see the change
+    /// within 2 seconds.
+    func localPresenceChanged(_ changes: [PresenceChange])
     /// Everyone online on any node, each once, in the order they came online: `local`
     /// (this node's users with live sessions) merged with the other nodes' users.
     func onlineUsers(local: [LocalOnlineUser], completion: @escaping StoreCompletion<[UserRecord]>)
 }
 
 /// One node alone: its own users are everyone.
-public struct LocalOnlineDirectory: OnlineDirectory {
+public final class LocalOnlineDirectory: OnlineDirectory {
+    private let handlers = Locked<NodeHandlers?>(nil)
+
     public init() {}
-    public func start(_ handlers: NodeHandlers) {}
-    public func localUsersChanged() {}
+
+    public func start(_ handlers: NodeHandlers) {
+        self.handlers.withLock { $0 = handlers }
+    }
+
+    public func localPresenceChanged(_ changes: [PresenceChange]) {
+        guard !changes.isEmpty else { return }
+        handlers.withLock { $0 }?.publishPresence(changes)
+    }
+
     public func onlineUsers(local: [LocalOnlineUser], completion: @escaping StoreCompletion<[UserRecord]>) {
         completion(.success(local.map(\.user)))
     }

@@ -40,7 +40,8 @@ public final class ChatService: Sendable {
                 presence.onlineEntries().map { LocalOnlineUser(user: $0.user, since: $0.since, sessionIDs: $0.sessionIDs) }
             },
             sessionsEnded: { [weak self] ending in self?.forgetEnded(ending) },
-            publish: { [live] messages, origin in live.publish(messages, sentFrom: origin) }
+            publish: { [live] messages, origin in live.publish(messages, sentFrom: origin) },
+            publishPresence: { [live] changes in live.publish(changes) }
         )
         self.coordination.directory.start(handlers)
         self.coordination.sessionEndings.start(handlers)
@@ -205,8 +206,7 @@ public final class ChatService: Sendable {
 
     /// Tells the subscriptions and the other nodes that this node's presence changed.
     func presenceChanged(_ changes: [PresenceChange]) {
-        live.publish(changes)
-        coordination.directory.localUsersChanged()
+        coordination.directory.localPresenceChanged(changes)
     }
 
     /// The state of a new client connection.
