@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "KabarSQLite", targets: ["KabarSQLite"]),
         .library(name: "KabarPostgres", targets: ["KabarPostgres"]),
         .library(name: "KabarServer", targets: ["KabarServer"]),
+        .library(name: "KabarWeb", targets: ["KabarWeb"]),
         .library(name: "KabarClient", targets: ["KabarClient"]),
         .executable(name: "kabar-server", targets: ["kabar-server"]),
         .executable(name: "kabar-cli", targets: ["kabar-cli"]),
@@ -36,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // MARK: - Libraries
@@ -91,6 +95,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KabarWeb",
+            dependencies: [
+                "KabarCore", "KabarServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Page")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KabarClient",
             dependencies: [
                 "KabarProtocol",
@@ -120,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "kabar-server",
             dependencies: [
-                "KabarServer", "KabarSQLite", "KabarPostgres",
+                "KabarServer", "KabarSQLite", "KabarPostgres", "KabarWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -150,12 +171,15 @@ let package = Package(
         .target(
             name: "KabarTestSupport",
             dependencies: [
-                "KabarServer", "KabarSQLite", "KabarPostgres", "KabarClient",
+                "KabarServer", "KabarSQLite", "KabarPostgres", "KabarClient", "KabarWeb",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             path: "Tests/KabarTestSupport",
             swiftSettings: swiftSettings

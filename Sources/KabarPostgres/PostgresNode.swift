@@ -169,16 +169,18 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
     private func listen() async {
         do {
             try await client.withConnection { connection in
-                let notifications = try await connection.listen(Self.channel)
-                // Whatever came while nobody listened.
-                endingsPass.trigger { await self.readEndings() }
-                feedPass.trigger { await self.readMessages() }
-                for try await notification in notifications {
-                    switch Notice(rawValue: notification.payload) {
-                    case .messages?: feedPass.trigger { await self.readMessages() }
-                    case .endings?: endingsPass.trigger { await self.readEndings() }
-                    case .presence?: presencePoll.trigger { await self.readRemotePresence() }
-                    case nil: break
+                try await connection.listen(on: Self.channel) { notifications in
+                    // Whatever came while nobody listened.
+                    endingsPass.trigger { await self.readEndings() }
+                    feedPass.trigger { await self.readMessages() }
+                    presencePoll.trigger { await self.readRemotePresence() }
+                    for try await notification in notifications {
+                        switch Notice(rawValue: notification.payload) {
+                        case .messages?: feedPass.trigger { await self.readMessages() }
+                        case .endings?: endingsPass.trigger { await self.readEndings() }
+                        case .presence?: presencePoll.trigger { await self.readRemotePresence() }
+                        case nil: break
+                        }
                     }
                 }
             }

@@ -22,7 +22,6 @@ public final class KabarServer: Service, Sendable {
     private let logger: Logger
     private let admission: AdmissionControl
     private let connections = ConnectionRegistry()
-    private let nextConnectionID = Atomic<UInt64>(1)
     private let onListening: @Sendable (Transport, SocketAddress) -> Void
     private let listening = Atomic<Bool>(false)
 
@@ -33,6 +32,8 @@ public final class KabarServer: Service, Sendable {
     /// - Parameters:
     ///   - service: the chat service that answers requests.
     ///   - eventLoopGroup: where the sockets live; shared with other parts if wanted.
+    ///   - admission: the connection limits, when other front ends share them (the web
+    ///     gateway); by default its own, from `configuration`.
     ///   - onListening: called once per listener when it accepts connections, with its
     ///     address (the real port when the configured port is 0).
     public init(
@@ -40,6 +41,7 @@ public final class KabarServer: Service, Sendable {
         service: ChatService,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
+        admission: AdmissionControl? = nil,
         onListening: @escaping @Sendable (Transport, SocketAddress) -> Void = { _, _ in }
     ) {
         ServerMetrics.prepare()
@@ -48,14 +50,7 @@ public final class KabarServer: Service, Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onListening = onListening
-        self.admission = AdmissionControl(
-            limits: AdmissionControl.Limits(
-                maximumConnections: configuration.maximumConnections,
-                maximumPerAddress: configuration.maximumConnectionsPerAddress,
-                maximumNewPerMinute: configuration.maximumNewConnectionsPerMinute,
-                exemptsLoopback: configuration.exemptsLoopback
-            )
-        )
+        self.admission = admission ?? AdmissionControl(limits: configuration.admissionLimits)
     }
 
     public func run() async throws {
@@ -124,10 +119,9 @@ public final class KabarServer: Service, Sendable {
             channel.close(promise: nil)
             return
         }
-        let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let context = dispatcher.service.newConnection(clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
         var logger = self.logger
-        logger[metadataKey: "connection"] = "\(id)"
-        let context = dispatcher.service.newConnection(id: id, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+        logger[metadataKey: "connection"] = "\(context.id)"
 
         let pipeline = channel.pipeline.syncOperations
         if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }

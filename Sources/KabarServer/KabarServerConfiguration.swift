@@ -75,3 +75,15 @@ extension Duration {
         .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
     }
 }
+
+extension KabarServerConfiguration {
+    /// The connection limits, for an ``AdmissionControl``.
+    public var admissionLimits: AdmissionControl.Limits {
+        AdmissionControl.Limits(
+            maximumConnections: maximumConnections,
+            maximumPerAddress: maximumConnectionsPerAddress,
+            maximumNewPerMinute: maximumNewConnectionsPerMinute,
+            exemptsLoopback: exemptsLoopback
+        )
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import KabarCore
 import KabarServer
 import KabarSQLite
+import KabarWeb
 import Logging
 import NIOCore
 import NIOPosix
@@ -83,10 +84,21 @@ struct ServeCommand: AsyncParsableCommand {
     var threads: Int = Environment.int("KABAR_THREADS") ?? System.coreCount
 
     @Option(help: "Port for /metrics (Prometheus), /healthz and /readyz; off unless given; 0 picks a free one (KABAR_METRICS_PORT).")
-    var metricsPort: Int? = Environment.int("KABAR_METRICS_PORT")
+    var metricsPort: Int?
+
+    private var operationsPort: Int? { metricsPort ?? Environment.int("KABAR_METRICS_PORT") }
 
     @Option(help: "Address of the metrics port (KABAR_METRICS_HOST).")
     var metricsHost: String = Environment.string("KABAR_METRICS_HOST") ?? "127.0.0.1"
+
+    @Option(help: "Port for the web client and the WebSocket gateway (HTTPS with --tls-cert); off unless given, 8080 with --demo; 0 picks a free one (KABAR_HTTP_PORT).")
+    var httpPort: Int?
+
+    /// The web port: given, from the environment, or the demo's.
+    private var webPort: Int? { httpPort ?? Environment.int("KABAR_HTTP_PORT") ?? (demo ? 8080 : nil) }
+
+    @Option(help: "An origin besides the page's own that may open the WebSocket, e.g. https://chat.example.org; repeatable (KABAR_ALLOWED_ORIGINS, comma-separated).")
+    var allowedOrigin: [String] = []
 
     @Option(help: "Seconds allowed for a graceful shutdown (KABAR_SHUTDOWN_TIMEOUT).")
     var shutdownTimeout: Int = Environment.int("KABAR_SHUTDOWN_TIMEOUT") ?? 10
@@ -109,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap()
-        let metricsRegistry = metricsPort.map { _ in MetricsBootstrap.prometheus() }
+        let metricsRegistry = operationsPort.map { _ in MetricsBootstrap.prometheus() }
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 
         let credentials = try certificatePath.map { try TLSCredentials(certificatePath: $0, privateKeyPath: privateKeyPath ?? "") }
@@ -135,35 +147,38 @@ struct ServeCommand: AsyncParsableCommand {
             let created = try await DemoUsers.ensureExist(in: service)
             logger.info("demo users ready", metadata: ["created": "\(created.map(\.text))"])
         }
+        let serverConfiguration = KabarServerConfiguration(
+            host: host,
+            port: port,
+            isPlainListenerEnabled: plain,
+            tls: credentials.map { TLSListenerConfiguration(port: tlsPort, credentials: $0) },
+            maximumLineLength: maxLineBytes,
+            idleTimeout: .seconds(idleTimeout),
+            requestsPerSecond: maxRequestsPerSecond > 0 ? maxRequestsPerSecond : nil,
+            requestBurst: requestBurst,
+            stalledReaderTimeout: .seconds(stalledReaderTimeout),
+            maximumConnections: maxConnections,
+            maximumConnectionsPerAddress: maxConnectionsPerAddress,
+            maximumNewConnectionsPerMinute: maxNewConnectionsPerMinute,
+            exemptsLoopback: !limitLoopback
+        )
+        let admission = AdmissionControl(limits: serverConfiguration.admissionLimits)
         let server = KabarServer(
-            configuration: KabarServerConfiguration(
-                host: host,
-                port: port,
-                isPlainListenerEnabled: plain,
-                tls: credentials.map { TLSListenerConfiguration(port: tlsPort, credentials: $0) },
-                maximumLineLength: maxLineBytes,
-                idleTimeout: .seconds(idleTimeout),
-                requestsPerSecond: maxRequestsPerSecond > 0 ? maxRequestsPerSecond : nil,
-                requestBurst: requestBurst,
-                stalledReaderTimeout: .seconds(stalledReaderTimeout),
-                maximumConnections: maxConnections,
-                maximumConnectionsPerAddress: maxConnectionsPerAddress,
-                maximumNewConnectionsPerMinute: maxNewConnectionsPerMinute,
-                exemptsLoopback: !limitLoopback
-            ),
+            configuration: serverConfiguration,
             service: service,
             eventLoopGroup: eventLoopGroup,
-            logger: logger
+            logger: logger,
+            admission: admission
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: opened.service),
         ]
         if let nodeService { services.append(.init(service: nodeService)) }
-        if let metricsPort, let metricsRegistry {
+        if let operationsPort, let metricsRegistry {
             let store = opened.store
             let operations = OperationsServer(
                 host: metricsHost,
-                port: metricsPort,
+                port: operationsPort,
                 eventLoopGroup: eventLoopGroup,
                 logger: logger,
                 metrics: { metricsRegistry.emitToBuffer() },
@@ -173,6 +188,25 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             )
             services.append(.init(service: operations))
+        }
+        if let webPort {
+            let origins = allowedOrigin + (Environment.string("KABAR_ALLOWED_ORIGINS")?.split(separator: ",").map(String.init) ?? [])
+            let gateway = WebGateway(
+                configuration: WebGatewayConfiguration(
+                    host: host,
+                    port: webPort,
+                    allowedOrigins: Set(origins),
+                    maximumLineLength: maxLineBytes,
+                    idleTimeout: .seconds(idleTimeout),
+                    requestsPerSecond: maxRequestsPerSecond > 0 ? maxRequestsPerSecond : nil,
+                    requestBurst: requestBurst,
+                    tls: try credentials?.serverConfiguration()
+                ),
+                service: service,
+                admission: admission,
+                logger: logger
+            )
+            services.append(.init(service: gateway))
         }
         services += [
             .init(service: server),

@@ -23,6 +23,8 @@ public final class ServerProcess: Sendable {
     public let tlsPort: Int?
     /// The operations port (`--metrics-port`), if there is one.
     public let operationsPort: Int?
+    /// The web port (`--http-port`), if there is one.
+    public let httpPort: Int?
     private let process: Process
     private let errorOutput: LineCollector
 
@@ -68,6 +70,7 @@ public final class ServerProcess: Sendable {
         self.port = ports["plain"] ?? 0
         self.tlsPort = ports["tls"]
         self.operationsPort = ports["operations"]
+        self.httpPort = ports["http"] ?? ports["https"]
     }
 
     /// Whether the process has not exited yet.

@@ -19,6 +19,7 @@ public final class ChatService: Sendable {
     let hasher: ScryptPasswordHasher
     let clock: any WallClock
     let sessionCache = SessionCache()
+    private let nextConnectionID = Locked<Presence.ConnectionID>(1)
 
     /// - Parameter coordination: how this node works with the other nodes of one server;
     ///   alone (``NodeCoordination/singleNode(throttle:)``) by default.
@@ -209,9 +210,13 @@ public final class ChatService: Sendable {
         coordination.directory.localPresenceChanged(changes)
     }
 
-    /// The state of a new client connection.
-    public func newConnection(id: Presence.ConnectionID, clientAddress: String) -> ConnectionContext {
-        ConnectionContext(id: id, clientAddress: clientAddress, lane: RequestLane(runsInCallOrder: store.runsInCallOrder))
+    /// The state of a new client connection (of any front end), with an id of its own.
+    public func newConnection(clientAddress: String) -> ConnectionContext {
+        let id = nextConnectionID.withLock { id in
+            defer { id += 1 }
+            return id
+        }
+        return ConnectionContext(id: id, clientAddress: clientAddress, lane: RequestLane(runsInCallOrder: store.runsInCallOrder))
     }
 
     /// Forgets a closed connection: its binding and its subscription.

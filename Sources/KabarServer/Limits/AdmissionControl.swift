@@ -7,17 +7,27 @@ import KabarCore
 ///
 /// Loopback (127.0.0.1 and ::1 exactly) skips the per-address limits when configured;
 /// other addresses in 127.0.0.0/8 do not.
-final class AdmissionControl: Sendable {
-    enum Decision: Equatable {
+///
+/// One instance serves every front end of a server (TCP, TLS, WebSocket), so that the
+/// limits count a client's connections of all kinds together.
+public final class AdmissionControl: Sendable {
+    public enum Decision: Equatable, Sendable {
         case admitted
-        case refused(ServerMetrics.RefusalReason)
+        case refused(ConnectionRefusal)
     }
 
-    struct Limits {
-        var maximumConnections: Int
-        var maximumPerAddress: Int
-        var maximumNewPerMinute: Int
-        var exemptsLoopback: Bool
+    public struct Limits: Sendable {
+        public var maximumConnections: Int
+        public var maximumPerAddress: Int
+        public var maximumNewPerMinute: Int
+        public var exemptsLoopback: Bool
+
+        public init(maximumConnections: Int, maximumPerAddress: Int, maximumNewPerMinute: Int, exemptsLoopback: Bool) {
+            self.maximumConnections = maximumConnections
+            self.maximumPerAddress = maximumPerAddress
+            self.maximumNewPerMinute = maximumNewPerMinute
+            self.exemptsLoopback = exemptsLoopback
+        }
     }
 
     private struct AddressRecord {
@@ -35,14 +45,14 @@ final class AdmissionControl: Sendable {
     private let clock: any WallClock
     private let state = Locked(State())
 
-    init(limits: Limits, clock: any WallClock = SystemWallClock()) {
+    public init(limits: Limits, clock: any WallClock = SystemWallClock()) {
         self.limits = limits
         self.clock = clock
     }
 
     /// Counts a new connection from `address` if it is allowed. Each `.admitted` must be
     /// paired with one ``release(_:)``.
-    func admit(_ address: String) -> Decision {
+    public func admit(_ address: String) -> Decision {
         let now = clock.now()
         let exempt = limits.exemptsLoopback && (address == "127.0.0.1" || address == "::1")
         return state.withLock { state in
@@ -67,7 +77,7 @@ final class AdmissionControl: Sendable {
     }
 
     /// Forgets an admitted connection that closed.
-    func release(_ address: String) {
+    public func release(_ address: String) {
         let minuteAgo = clock.now() - .seconds(60)
         state.withLock { state in
             state.open -= 1

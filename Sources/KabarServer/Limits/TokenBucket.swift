@@ -3,13 +3,13 @@ import NIOCore
 // MARK: - TokenBucket
 
 /// A token bucket, as a value: `rate` tokens a second, at most `burst` saved up.
-struct TokenBucket: Sendable {
-    let rate: Double
-    let burst: Double
-    private(set) var tokens: Double
+public struct TokenBucket: Sendable {
+    public let rate: Double
+    public let burst: Double
+    public private(set) var tokens: Double
     private var lastRefill: NIODeadline
 
-    init(rate: Double, burst: Double, now: NIODeadline) {
+    public init(rate: Double, burst: Double, now: NIODeadline) {
         precondition(rate > 0 && burst >= 1, "a bucket needs a positive rate and room for one token")
         self.rate = rate
         self.burst = burst
@@ -18,13 +18,13 @@ struct TokenBucket: Sendable {
     }
 
     /// Spends one token; the balance may go below zero (the caller then waits longer).
-    mutating func spend(at now: NIODeadline) {
+    public mutating func spend(at now: NIODeadline) {
         refill(at: now)
         tokens -= 1
     }
 
     /// How long until a whole token is available; zero if one is.
-    mutating func delayUntilAvailable(at now: NIODeadline) -> TimeAmount {
+    public mutating func delayUntilAvailable(at now: NIODeadline) -> TimeAmount {
         refill(at: now)
         guard tokens < 1 else { return .zero }
         return .nanoseconds(Int64(((1 - tokens) / rate * 1_000_000_000).rounded(.up)))

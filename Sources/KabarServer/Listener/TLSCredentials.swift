@@ -31,6 +31,16 @@ public final class TLSCredentials: Sendable {
     var context: NIOSSLContext { current.withLock { $0 } }
 
     private static func makeContext(certificatePath: String, privateKeyPath: String) throws -> NIOSSLContext {
+        try NIOSSLContext(configuration: serverConfiguration(certificatePath: certificatePath, privateKeyPath: privateKeyPath))
+    }
+
+    /// The files' certificate and key as a server configuration (TLS 1.2 or later), for
+    /// other listeners on the same credentials (the web gateway's HTTPS).
+    public func serverConfiguration() throws -> TLSConfiguration {
+        try Self.serverConfiguration(certificatePath: certificatePath, privateKeyPath: privateKeyPath)
+    }
+
+    private static func serverConfiguration(certificatePath: String, privateKeyPath: String) throws -> TLSConfiguration {
         let chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
         let key = try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(
@@ -38,7 +48,7 @@ public final class TLSCredentials: Sendable {
             privateKey: .privateKey(key)
         )
         configuration.minimumTLSVersion = .tlsv12
-        return try NIOSSLContext(configuration: configuration)
+        return configuration
     }
 }
 

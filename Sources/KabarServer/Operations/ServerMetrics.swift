@@ -8,33 +8,23 @@ import Metrics
 ///
 /// Every handle is made once, so that counting a request costs an atomic add and timing it
 /// a histogram update, never a lookup by name.
-enum ServerMetrics {
+public enum ServerMetrics {
     /// Makes every handle now, so that a scrape lists each metric (at 0) from the start.
-    static func prepare() {
+    public static func prepare() {
         _ = (connectionsOpen, connectionsRefused, requests, requestDurations)
         _ = (loginsFailed, loginsThrottled, eventsPushed, subscribersCutOff)
     }
 
     private static let connectionsOpen = Meter(label: "kabar_connections_open")
-    static func connectionOpened() { connectionsOpen.increment() }
-    static func connectionClosed() { connectionsOpen.decrement() }
+    public static func connectionOpened() { connectionsOpen.increment() }
+    public static func connectionClosed() { connectionsOpen.decrement() }
 
-    /// Why a connection was refused.
-    enum RefusalReason: String, CaseIterable {
-        /// The server-wide connection limit.
-        case serverFull = "server_full"
-        /// The per-address limits (open at once, or new per minute).
-        case addressLimit = "address_limit"
-        /// The server is shutting down.
-        case shuttingDown = "shutting_down"
-    }
-
-    static func connectionRefused(_ reason: RefusalReason) {
+    public static func connectionRefused(_ reason: ConnectionRefusal) {
         connectionsRefused[reason]?.increment()
     }
 
-    private static let connectionsRefused: [RefusalReason: Counter] = Dictionary(
-        uniqueKeysWithValues: RefusalReason.allCases.map {
+    private static let connectionsRefused: [ConnectionRefusal: Counter] = Dictionary(
+        uniqueKeysWithValues: ConnectionRefusal.allCases.map {
             ($0, Counter(label: "kabar_connections_refused_total", dimensions: [("reason", $0.rawValue)]))
         }
     )
@@ -49,7 +39,7 @@ enum ServerMetrics {
     }
 
     /// Counts a request's reply and records how long it took to answer.
-    static func requestAnswered(_ command: Command, _ reply: Reply, after duration: Duration) {
+    public static func requestAnswered(_ command: Command, _ reply: Reply, after duration: Duration) {
         let outcome: Outcome
         switch reply {
         case .refused(.serverFailure): outcome = .failed
@@ -75,16 +65,16 @@ enum ServerMetrics {
     private static let eventsPushed = Counter(label: "kabar_events_pushed_total")
     private static let subscribersCutOff = Counter(label: "kabar_subscribers_cut_off_total")
 
-    static func loginFailed() { loginsFailed.increment() }
-    static func loginThrottled() { loginsThrottled.increment() }
-    static func pushed(events count: Int) { eventsPushed.increment(by: count) }
-    static func subscriberCutOff() { subscribersCutOff.increment() }
+    public static func loginFailed() { loginsFailed.increment() }
+    public static func loginThrottled() { loginsThrottled.increment() }
+    public static func pushed(events count: Int) { eventsPushed.increment(by: count) }
+    public static func subscriberCutOff() { subscribersCutOff.increment() }
 
     /// A request's command, as metrics name it (lines that are not requests are `invalid`).
-    enum Command: Int, CaseIterable {
+    public enum Command: Int, CaseIterable, Sendable {
         case auth, send, inbox, show, logout, register, ping, subscribe, unsubscribe, ack, history, conversations, invalid
 
-        init(_ request: Request) {
+        public init(_ request: Request) {
             switch request {
             case .auth: self = .auth
             case .send: self = .send
@@ -116,4 +106,14 @@ extension Duration {
         let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? .max : nanoseconds + attoseconds / 1_000_000_000
     }
+}
+
+/// Why a connection was refused.
+public enum ConnectionRefusal: String, CaseIterable, Sendable {
+    /// The server-wide connection limit.
+    case serverFull = "server_full"
+    /// The per-address limits (open at once, or new per minute).
+    case addressLimit = "address_limit"
+    /// The server is shutting down.
+    case shuttingDown = "shutting_down"
 }
