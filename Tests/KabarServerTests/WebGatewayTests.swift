@@ -16,10 +16,10 @@ final class WebGatewayTests {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func startServer(_ arguments: [String] = []) async throws -> (ServerProcess, Int) {
+    func startServer(_ arguments: [String] = [], listeners: Int = 2) async throws -> (ServerProcess, Int) {
         let server = try await ServerProcess(
             arguments: ["--demo", "--database", directory + "/kabar-\(UUID().uuidString).sqlite", "--http-port", "0"] + arguments,
-            listeners: 2
+            listeners: listeners
         )
         return (server, try #require(server.httpPort))
     }
@@ -152,6 +152,33 @@ final class WebGatewayTests {
         let idle = try await WebSocketTestClient.connect(port: port)
         #expect(try await idle.request("ping") == Self.json(Expected.pong))
         #expect(try await idle.waitUntilClosed(timeout: .seconds(5)), "closed after a second without a request")
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test("with a TLS certificate the web port serves HTTPS and WSS, with the same certificate")
+    func secure() async throws {
+        let certificates = try TestCertificates.generate(in: directory)
+        let (server, port) = try await startServer([
+            "--tls-cert", certificates.certificatePath, "--tls-key", certificates.privateKeyPath, "--tls-port", "0",
+        ], listeners: 3)
+        #expect(server.log.contains("transport=https"))
+        let client = try await WebSocketTestClient.connect(port: port, authorityPath: certificates.authorityPath)
+        _ = try await client.login("messi")
+        #expect(try await client.request("send henderson lewat wss") == Self.json(Expected.messageSent))
+        await client.close()
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test("flood control: past its burst, a WebSocket's frames are read at the configured rate; nothing is refused or lost")
+    func floodControl() async throws {
+        let (server, port) = try await startServer(["--max-requests-per-second", "20", "--request-burst", "5"])
+        let client = try await WebSocketTestClient.connect(port: port)
+        let start = ContinuousClock.now
+        for _ in 0..<45 { client.send(.text("ping")) }
+        for _ in 0..<45 { #expect(try await client.receive() == Self.json(Expected.pong)) }
+        // 40 requests past the burst at 20 a second: two seconds at least (a lower bound,
+        // which a slow machine only makes longer).
+        #expect(ContinuousClock.now - start >= .seconds(1.9))
         #expect(try await server.stop() == 0)
     }
 

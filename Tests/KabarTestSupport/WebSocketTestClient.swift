@@ -3,6 +3,7 @@ import HummingbirdWSClient
 import KabarCore
 import Logging
 import NIOCore
+import NIOSSL
 import NIOWebSocket
 
 // MARK: - WebSocketTestClient
@@ -36,9 +37,15 @@ public final class WebSocketTestClient: Sendable {
 
     private let inboxRef: Locked<Inbox>
 
-    /// Opens `ws://127.0.0.1:PORT/ws`, with an `Origin` header if given.
+    /// Opens `ws://127.0.0.1:PORT/ws` (`wss://`, trusting the CA in `authorityPath`, when
+    /// one is given), with an `Origin` header if given.
     /// - Throws: if the server refuses the upgrade.
-    public static func connect(port: Int, origin: String? = nil) async throws -> WebSocketTestClient {
+    public static func connect(port: Int, origin: String? = nil, authorityPath: String? = nil) async throws -> WebSocketTestClient {
+        let tls = try authorityPath.map { path in
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+            return tls
+        }
         let (stream, continuation) = AsyncStream.makeStream(of: Outgoing.self)
         let inbox = Locked(Inbox())
         var headers = HTTPFields()
@@ -47,8 +54,9 @@ public final class WebSocketTestClient: Sendable {
         let task = Task {
             do {
                 try await WebSocketClient.connect(
-                    url: "ws://127.0.0.1:\(port)/ws",
+                    url: tls == nil ? "ws://127.0.0.1:\(port)/ws" : "wss://localhost:\(port)/ws",
                     configuration: configuration,
+                    tlsConfiguration: tls,
                     logger: Logger(label: "kabar-ws-test", factory: { _ in SwiftLogNoOpLogHandler() })
                 ) { inbound, outbound, _ in
                     inbox.withLock { $0.isOpen = true }
