@@ -81,18 +81,28 @@ public final class WebGateway: Service, Sendable {
         )
         if let tls = configuration.tls { server = try .tls(server, tlsConfiguration: tls) }
         let onListening = self.onListening
+        let isListening = Locked(false)
         let application = Application(
             router: router,
             server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "kabar"),
             onServerRunning: { channel in
                 guard let address = channel.localAddress else { return }
+                isListening.withLock { $0 = true }
                 logger.info("listening", metadata: ["transport": "\(isSecure ? "https" : "http")", "address": "\(address)"])
                 onListening(address)
             },
             logger: logger
         )
-        try await application.run()
+        do {
+            try await application.run()
+        } catch where configuration.isOptional && !isListening.withLock({ $0 }) {
+            logger.warning(
+                "web client not served: the port could not be bound (--http-port picks another)",
+                metadata: ["port": "\(configuration.port)", "error": "\(error)"]
+            )
+            try? await gracefulShutdown()
+        }
     }
 
     /// Whether a WebSocket upgrade with this `Origin` may go ahead (one without is let in).

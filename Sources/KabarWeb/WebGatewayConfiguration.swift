@@ -19,6 +19,9 @@ public struct WebGatewayConfiguration: Sendable {
     public var requestBurst: Int
     /// Serve HTTPS and WSS instead of HTTP and WS.
     public var tls: TLSConfiguration?
+    /// When the port cannot be bound (in use), go on without the web client rather than
+    /// stop the server: for a default port nobody asked for by name (`--demo`'s 8080).
+    public var isOptional = false
 
     public init(
         host: String = "127.0.0.1",

@@ -191,17 +191,20 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let webPort {
             let origins = allowedOrigin + (Environment.string("KABAR_ALLOWED_ORIGINS")?.split(separator: ",").map(String.init) ?? [])
+            var webConfiguration = WebGatewayConfiguration(
+                host: host,
+                port: webPort,
+                allowedOrigins: Set(origins),
+                maximumLineLength: maxLineBytes,
+                idleTimeout: .seconds(idleTimeout),
+                requestsPerSecond: maxRequestsPerSecond > 0 ? maxRequestsPerSecond : nil,
+                requestBurst: requestBurst,
+                tls: try credentials?.serverConfiguration()
+            )
+            // --demo's web port is a convenience: if 8080 is taken, the chat server still runs.
+            webConfiguration.isOptional = httpPort == nil && Environment.int("KABAR_HTTP_PORT") == nil
             let gateway = WebGateway(
-                configuration: WebGatewayConfiguration(
-                    host: host,
-                    port: webPort,
-                    allowedOrigins: Set(origins),
-                    maximumLineLength: maxLineBytes,
-                    idleTimeout: .seconds(idleTimeout),
-                    requestsPerSecond: maxRequestsPerSecond > 0 ? maxRequestsPerSecond : nil,
-                    requestBurst: requestBurst,
-                    tls: try credentials?.serverConfiguration()
-                ),
+                configuration: webConfiguration,
                 service: service,
                 admission: admission,
                 logger: logger

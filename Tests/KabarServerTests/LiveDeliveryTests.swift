@@ -305,6 +305,10 @@ extension LiveDeliveryTests {
 }
 
 extension LiveDeliveryTests {
+    /// How long the stress test below waits for a login or a reply: it runs beside the
+    /// rest of the suite (browsers, several servers) on two cores.
+    static let patience: Duration = .seconds(30 * testTimeScale)
+
     @Test("an event is written only after its message is durable: SIGKILL mid-burst, every message an event showed is stored")
     func eventsAreDurable() async throws {
         let directory = try makeTemporaryDirectory()
@@ -312,11 +316,11 @@ extension LiveDeliveryTests {
         let database = directory + "/kabar.sqlite"
         let server = try await ServerProcess(arguments: ["--demo", "--database", database])
         let henderson = try await RawClient.connect(port: server.port)
-        _ = try await henderson.login("henderson")
-        #expect(try await henderson.request("subscribe") == Expected.subscribed(unread: 0))
+        _ = try await henderson.login("henderson", timeout: Self.patience)
+        #expect(try await henderson.request("subscribe", timeout: Self.patience) == Expected.subscribed(unread: 0))
         let senders = try await (0..<4).map { $0 }.concurrentMap { index in
             let client = try await RawClient.connect(port: server.port)
-            _ = try await client.login(index.isMultiple(of: 2) ? "messi" : "lineker")
+            _ = try await client.login(index.isMultiple(of: 2) ? "messi" : "lineker", timeout: Self.patience)
             return client
         }
         let sending = Task {
@@ -338,7 +342,7 @@ extension LiveDeliveryTests {
 
         let restarted = try await ServerProcess(arguments: ["--database", database])
         let reader = try await RawClient.connect(port: restarted.port)
-        _ = try await reader.login("henderson")
+        _ = try await reader.login("henderson", timeout: Self.patience)
         let inbox = try await reader.request("inbox", timeout: .seconds(30 * testTimeScale))
         let missing = seen.filter { !inbox.contains("\"msg\": \"\($0)\"") }
         #expect(seen.count >= 300)

@@ -55,6 +55,50 @@ extension PostgresTests {
             }
         }
 
+        @Test("the extensions across nodes: register, bound connections, history, conversations, ack, a removed user")
+        func extensions() async throws {
+            try await withNodes { nodes, url in
+                let a = try await RawClient.connect(port: nodes[0].port)
+                #expect(try await a.request(#"register budi rahasia123 "Budi Santoso" Indonesia"#) == Expected.okMessage("User Registered"))
+                let b = try await RawClient.connect(port: nodes[1].port)
+                #expect(try await b.request(#"register budi another12 "Budi Lain" Indonesia"#) == Expected.error("User Sudah Ada"))
+                let budiToken = try await b.login("budi", password: "rahasia123")
+                #expect(try await b.request("send messi,henderson halo dari budi") == Expected.messageSent)  // bound: no token
+
+                let c = try await RawClient.connect(port: nodes[2].port)
+                _ = try await c.login("messi")
+                let history = try await c.readJSON("history budi")
+                #expect(history["with"]?.stringValue == "budi" && history.messages.first?["msg"]?.stringValue == "halo dari budi")
+                #expect(Self.unreadCounts(try await c.readJSON("conversations")) == [1])
+                let id = try #require(history.messages.first?["id"]?.integerValue)
+                #expect(try await c.request("ack \(id)") == Expected.acked(1))
+                #expect(Self.unreadCounts(try await c.readJSON("conversations")) == [0])
+
+                // The bound session ends elsewhere: the next tokenless request says so, then not authorized.
+                #expect(try await a.request("logout \(budiToken)") == Expected.okMessage(budiToken))
+                #expect(try await b.request("inbox") == Expected.error("Session Tidak Ditemukan"))
+                #expect(try await b.request("inbox") == Expected.error("not authorized"))
+
+                // A user removed with `kabar-server user remove`: refused on every node before the command exits.
+                let lineker = try await RawClient.connect(port: nodes[0].port)
+                let linekerToken = try await lineker.login("lineker")
+                #expect(try await lineker.request("inbox") == Expected.emptyInbox)
+                let removal = try await runProduct("kabar-server", ["user", "remove", "lineker", "--database", url])
+                #expect(removal.status == 0, "\(removal.errorOutput)")
+                for node in nodes {
+                    let client = try await RawClient.connect(port: node.port)
+                    #expect(try await client.request("inbox \(linekerToken)") == Expected.error("Session Tidak Ditemukan"))
+                }
+                #expect(try await c.request("send lineker gone?") == Expected.error("User Tidak Ditemukan"))
+            }
+        }
+
+        /// The `unread` counts of a `conversations` reply, in its order.
+        static func unreadCounts(_ reply: JSONValue) -> [Int] {
+            guard case .array(let entries)? = reply["conversations"] else { return [] }
+            return entries.compactMap { $0["unread"]?.integerValue }
+        }
+
         @Test("a message sent on one node is pushed to subscribers on the others, each once, in id order")
         func liveDelivery() async throws {
             try await withNodes { nodes, _ in

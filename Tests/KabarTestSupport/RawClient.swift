@@ -163,8 +163,12 @@ extension RawClient {
     }
 
     /// Logs in and returns the token.
-    public func login(_ username: String, password: String = "surabaya") async throws -> String {
-        let reply = try await request("auth \(username) \(password)")
+    public func login(
+        _ username: String,
+        password: String = "surabaya",
+        timeout: Duration = .seconds(10 * testTimeScale)
+    ) async throws -> String {
+        let reply = try await request("auth \(username) \(password)", timeout: timeout)
         guard let token = Expected.token(inAuthReply: reply) else { throw RawClientError.closed(pending: reply) }
         return token
     }

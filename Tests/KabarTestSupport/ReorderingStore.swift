@@ -8,8 +8,8 @@ import KabarProtocol
 /// millisecond, so that operations called one after the other may run in any order: a
 /// store like a pool of database connections, for testing that a connection keeps its own
 /// requests in order.
-public final class ReorderingStore: ChatStore {
-    private let base: any ChatStore
+public final class ReorderingStore: ForwardingStore {
+    public let base: any ChatStore
 
     public init(wrapping base: any ChatStore) {
         self.base = base
@@ -33,26 +33,6 @@ public final class ReorderingStore: ChatStore {
         let base = self.base
         later { base.deliver(text, from: sender, to: recipients, at: now, origin: origin, completion: completion) }
     }
-
-    public func checkReachable() async throws { try await base.checkReachable() }
-    public func insertUser(_ user: NewUser) async throws -> Bool { try await base.insertUser(user) }
-    public func user(named username: Username) async throws -> UserRecord? { try await base.user(named: username) }
-    public func allUsers() async throws -> [UserRecord] { try await base.allUsers() }
-    public func removeUser(named username: Username) async throws -> Bool { try await base.removeUser(named: username) }
-
-    public func replacePasswordHash(of username: Username, with passwordHash: String) async throws -> Bool {
-        try await base.replacePasswordHash(of: username, with: passwordHash)
-    }
-
-    public func insertSession(tokenHash: TokenHash, userID: Int64, at now: Timestamp) async throws -> Int64 {
-        try await base.insertSession(tokenHash: tokenHash, userID: userID, at: now)
-    }
-
-    public func session(tokenHash: TokenHash, at now: Timestamp, idleLimit: Duration) async throws -> SessionRecord? {
-        try await base.session(tokenHash: tokenHash, at: now, idleLimit: idleLimit)
-    }
-
-    public func deleteSession(tokenHash: TokenHash) async throws -> Bool { try await base.deleteSession(tokenHash: tokenHash) }
 
     public func liveSessionIDs(
         among sessionIDs: [Int64],

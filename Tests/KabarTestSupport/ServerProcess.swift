@@ -51,10 +51,16 @@ public final class ServerProcess: Sendable {
 
         let deadline = ContinuousClock.now + .seconds(30 * testTimeScale)
         var ports: [String: Int] = [:]
+        // The web and operations ports count only when asked for (a `--demo` server may
+        // serve the web client on 8080 besides).
+        let counted = Set(["plain", "tls"])
+            .union(arguments.contains("--http-port") ? ["http", "https"] : [])
+            .union(arguments.contains("--metrics-port") ? ["operations"] : [])
         while ports.count < listeners {
             for line in collector.text.split(separator: "\n") where line.contains("listening") {
                 let fields = line.split(separator: " ")
                 guard let transport = fields.first(where: { $0.hasPrefix("transport=") })?.dropFirst(10),
+                    counted.contains(String(transport)),
                     let address = fields.first(where: { $0.hasPrefix("address=") }),
                     let port = address.split(separator: ":").last.flatMap({ Int($0) })
                 else { continue }
