@@ -79,130 +79,108 @@ final class DeliveryBatcher: Sendable {
         }
     }
 
-    /// Stores a group in one transaction: per delivery, its messages, or nil if a
-    /// recipient does not exist.
+    /// Stores a group in one transaction of one statement: per delivery, its messages, or
+    /// nil if a recipient does not exist.
+    ///
+    /// Three round trips whatever the group's size: `BEGIN`; one statement that locks the
+    /// users it names (`FOR KEY SHARE`, so a removal meanwhile cannot fail the group), keeps
+    /// the deliveries whose recipients all exist, takes their ids from the counter, inserts
+    /// the messages and the conversation rows and notifies the nodes; `COMMIT`, after the
+    /// origins are recorded (the nodes' feeds read the messages only after the commit).
     private func commit(_ group: [Delivery]) async throws -> [[ChatMessage]?] {
         let (logger, origins) = (self.logger, self.origins)
+        var pairDelivery: [Int64] = []
+        var pairRecipient: [String] = []
+        for (index, delivery) in group.enumerated() {
+            for recipient in delivery.recipients {
+                pairDelivery.append(Int64(index + 1))
+                pairRecipient.append(recipient.text)
+            }
+        }
+        let names = Array(Set(pairRecipient).union(group.map(\.sender.username.text)))
+        let senders = group.map(\.sender.username.text)
+        let senderNames = group.map(\.sender.profile.name)
+        let bodies = group.map { ByteBuffer(string: $0.text) }
+        let times = group.map(\.time.milliseconds)
         return try await client.withTransaction(logger: logger) { connection in
-            var names = Set(group.flatMap { $0.recipients.map(\.text) })
-            names.formUnion(group.map(\.sender.username.text))
-            var users: [String: (id: Int64, name: String)] = [:]
-            for try await (id, username, name) in try await connection.query(
-                "SELECT id, username, name FROM users WHERE username = ANY(\(Array(names))) FOR KEY SHARE",
-                logger: logger
-            ).decode((Int64, String, String).self) {
-                users[username] = (id, name)
-            }
-            let plans: [[(username: String, id: Int64, name: String)]?] = group.map { delivery in
-                var found: [(username: String, id: Int64, name: String)] = []
-                for recipient in delivery.recipients {
-                    guard let user = users[recipient.text] else { return nil }
-                    found.append((recipient.text, user.id, user.name))
-                }
-                return found
-            }
-            let count = Int64(plans.reduce(0) { $0 + ($1?.count ?? 0) })
-            guard count > 0 else { return plans.map { _ in nil } }
-            guard
-                var nextID = try await connection.query(
-                    "UPDATE message_ids SET next_id = next_id + \(count) RETURNING next_id - \(count)",
-                    logger: logger
-                ).decode(Int64.self).first(where: { _ in true })
-            else { throw PostgresStoreError.missingRow("UPDATE message_ids") }
-
-            var columns = MessageColumns(capacity: Int(count))
-            var conversations: [ConversationKey: Int64] = [:]
-            var stored: [[ChatMessage]?] = []
-            stored.reserveCapacity(group.count)
-            var sentOn: [Int64: Presence.ConnectionID] = [:]
-            for (delivery, plan) in zip(group, plans) {
-                guard let plan else {
-                    stored.append(nil)
-                    continue
-                }
-                let sender = delivery.sender
-                let senderID = users[sender.username.text]?.id
-                var messages: [ChatMessage] = []
-                messages.reserveCapacity(plan.count)
-                for recipient in plan {
-                    let message = ChatMessage(
-                        id: nextID,
-                        from: sender.username.text,
-                        to: recipient.username,
-                        fromName: sender.profile.name,
-                        toName: recipient.name,
-                        text: delivery.text,
-                        timeMilliseconds: delivery.time.milliseconds
-                    )
-                    columns.append(message, recipientID: recipient.id)
-                    if let origin = delivery.origin { sentOn[message.id] = origin }
-                    conversations[ConversationKey(userID: recipient.id, peer: sender.username.text)] = nextID
-                    // A sender removed meanwhile has no conversations left to keep.
-                    if let senderID { conversations[ConversationKey(userID: senderID, peer: recipient.username)] = nextID }
-                    messages.append(message)
-                    nextID += 1
-                }
-                stored.append(messages)
-            }
-            try await connection.query(
+            var stored: [Int64: (id: Int64, recipientName: String)] = [:]
+            for try await (pair, id, recipientName) in try await connection.query(
                 """
-                INSERT INTO messages (id, sender_username, sender_name, recipient_id, body, received_at)
-                SELECT * FROM unnest(\(columns.ids)::int8[], \(columns.senders)::text[], \(columns.senderNames)::text[],
-                                     \(columns.recipientIDs)::int8[], \(columns.bodies)::bytea[], \(columns.times)::int8[])
-                """,
-                logger: logger
-            )
-            // The notification goes out with the commit: every node's feed then reads the new
-            // messages. The origins are known before it can.
-            let keys = Array(conversations.keys)
-            try await connection.query(
-                """
-                WITH kept AS (
+                WITH pairs AS (
+                    SELECT p.d, p.r, p.n FROM unnest(\(pairDelivery)::int8[], \(pairRecipient)::text[]) WITH ORDINALITY AS p(d, r, n)
+                ), deliveries AS (
+                    SELECT * FROM unnest(\(senders)::text[], \(senderNames)::text[], \(bodies)::bytea[], \(times)::int8[])
+                        WITH ORDINALITY AS x(sender, sender_name, body, received_at, d)
+                ), found AS (
+                    SELECT id, username, name FROM users WHERE username = ANY(\(names)::text[]) FOR KEY SHARE
+                ), valid AS (
+                    SELECT pairs.d FROM pairs LEFT JOIN found ON found.username = pairs.r
+                    GROUP BY pairs.d HAVING bool_and(found.id IS NOT NULL)
+                ), rows AS (
+                    SELECT pairs.n, pairs.d, pairs.r, found.id AS recipient_id, found.name AS recipient_name,
+                           row_number() OVER (ORDER BY pairs.n) AS k
+                    FROM pairs JOIN valid USING (d) JOIN found ON found.username = pairs.r
+                ), counter AS (
+                    UPDATE message_ids SET next_id = next_id + (SELECT count(*) FROM rows)
+                    RETURNING next_id - (SELECT count(*) FROM rows) AS first
+                ), numbered AS (
+                    SELECT rows.*, counter.first + rows.k - 1 AS id FROM rows, counter
+                ), inserted AS (
+                    INSERT INTO messages (id, sender_username, sender_name, recipient_id, body, received_at)
+                    SELECT numbered.id, x.sender, x.sender_name, numbered.recipient_id, x.body, x.received_at
+                    FROM numbered JOIN deliveries x USING (d)
+                ), kept AS (
                     INSERT INTO conversations (user_id, peer_username, last_message_id)
-                    SELECT * FROM unnest(\(keys.map(\.userID))::int8[], \(keys.map(\.peer))::text[], \(keys.map { conversations[$0]! })::int8[])
+                    SELECT user_id, peer, max(id) FROM (
+                        SELECT numbered.recipient_id AS user_id, x.sender AS peer, numbered.id
+                        FROM numbered JOIN deliveries x USING (d)
+                        UNION ALL
+                        SELECT s.id, numbered.r, numbered.id
+                        FROM numbered JOIN deliveries x USING (d) JOIN found s ON s.username = x.sender
+                    ) sides GROUP BY user_id, peer
                     ON CONFLICT (user_id, peer_username)
                     DO UPDATE SET last_message_id = GREATEST(conversations.last_message_id, excluded.last_message_id)
                 )
-                SELECT pg_notify(\(PostgresNode.channel), \(PostgresNode.Notice.messages.rawValue))
+                SELECT numbered.n, numbered.id, numbered.recipient_name FROM numbered
+                UNION ALL
+                SELECT 0, 0, '' FROM (SELECT pg_notify(\(PostgresNode.channel), \(PostgresNode.Notice.messages.rawValue))) notified
+                WHERE EXISTS (SELECT 1 FROM numbered)
                 """,
                 logger: logger
-            )
+            ).decode((Int64, Int64, String).self) where pair > 0 {
+                stored[pair] = (id, recipientName)
+            }
+            // Messages in the order of the pairs, per delivery; a delivery none of whose
+            // pairs was stored had an unknown recipient.
+            var messages: [[ChatMessage]?] = []
+            messages.reserveCapacity(group.count)
+            var sentOn: [Int64: Presence.ConnectionID] = [:]
+            var pair: Int64 = 0
+            for delivery in group {
+                var delivered: [ChatMessage]? = []
+                for recipient in delivery.recipients {
+                    pair += 1
+                    guard let (id, recipientName) = stored[pair] else {
+                        delivered = nil
+                        continue
+                    }
+                    delivered?.append(
+                        ChatMessage(
+                            id: id,
+                            from: delivery.sender.username.text,
+                            to: recipient.text,
+                            fromName: delivery.sender.profile.name,
+                            toName: recipientName,
+                            text: delivery.text,
+                            timeMilliseconds: delivery.time.milliseconds
+                        )
+                    )
+                    if let origin = delivery.origin { sentOn[id] = origin }
+                }
+                messages.append(delivered)
+            }
             origins.record(sentOn)
-            return stored
+            return messages
         }
-    }
-}
-
-/// One conversation row: a user and the peer they exchanged a message with.
-private struct ConversationKey: Hashable {
-    var userID: Int64
-    var peer: String
-}
-
-/// A group's messages as one array per column, for one `INSERT … SELECT FROM unnest(…)`.
-private struct MessageColumns {
-    var ids: [Int64] = []
-    var senders: [String] = []
-    var senderNames: [String] = []
-    var recipientIDs: [Int64] = []
-    var bodies: [ByteBuffer] = []
-    var times: [Int64] = []
-
-    init(capacity: Int) {
-        ids.reserveCapacity(capacity)
-        senders.reserveCapacity(capacity)
-        senderNames.reserveCapacity(capacity)
-        recipientIDs.reserveCapacity(capacity)
-        bodies.reserveCapacity(capacity)
-        times.reserveCapacity(capacity)
-    }
-
-    mutating func append(_ message: ChatMessage, recipientID: Int64) {
-        ids.append(message.id)
-        senders.append(message.from)
-        senderNames.append(message.fromName)
-        recipientIDs.append(recipientID)
-        bodies.append(ByteBuffer(string: message.text))
-        times.append(message.timeMilliseconds)
     }
 }
