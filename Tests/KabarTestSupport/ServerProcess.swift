@@ -114,13 +114,19 @@ public enum ServerProcessError: Error {
 
 /// Text arriving from a pipe.
 final class LineCollector: Sendable {
-    private let data = Locked(Data())
+    private let data = Locked((bytes: Data(), ended: false))
 
-    func append(_ chunk: Data) {
-        data.withLock { $0.append(chunk) }
+    func append(_ chunk: Data, ended: Bool = false) {
+        data.withLock {
+            $0.bytes.append(chunk)
+            if ended { $0.ended = true }
+        }
     }
 
-    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    var text: String { data.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
+
+    /// Whether the pipe reached its end.
+    var hasEnded: Bool { data.withLock { $0.ended } }
 }
 
 // MARK: - Running a command
@@ -139,9 +145,27 @@ public func runProduct(
     input: String = "",
     timeout: Duration = .seconds(60)
 ) async throws -> CommandResult {
+    try await runCommand(productPath(name), arguments, input: input, timeout: timeout)
+}
+
+/// Runs a program with `input` on standard input, to completion, without ever blocking a
+/// thread of the cooperative pool (two on a two-core machine: a test that blocks one for
+/// the length of a command slows every other test).
+///
+/// Its output is what came through the pipes until the program exited and the pipes
+/// reached their end, or a second after the exit at most: a process that another test
+/// started meanwhile can inherit a pipe's write end and keep it open.
+public func runCommand(
+    _ executable: String,
+    _ arguments: [String],
+    input: String = "",
+    environment: [String: String] = [:],
+    timeout: Duration = .seconds(60)
+) async throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: productPath(name))
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let stdin = Pipe()
     let stdout = Pipe()
     let stderr = Pipe()
@@ -150,8 +174,16 @@ public func runProduct(
     process.standardError = stderr
     let output = LineCollector()
     let errorOutput = LineCollector()
-    stdout.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
-    stderr.fileHandleForReading.readabilityHandler = { errorOutput.append($0.availableData) }
+    stdout.fileHandleForReading.readabilityHandler = { handle in
+        let data = handle.availableData
+        if data.isEmpty { handle.readabilityHandler = nil }
+        output.append(data, ended: data.isEmpty)
+    }
+    stderr.fileHandleForReading.readabilityHandler = { handle in
+        let data = handle.availableData
+        if data.isEmpty { handle.readabilityHandler = nil }
+        errorOutput.append(data, ended: data.isEmpty)
+    }
     try process.run()
     stdin.fileHandleForWriting.write(Data(input.utf8))
     try stdin.fileHandleForWriting.close()
@@ -163,10 +195,12 @@ public func runProduct(
         }
         try await Task.sleep(for: .milliseconds(10))
     }
-    process.waitUntilExit()
+    let drained = ContinuousClock.now + .seconds(1)
+    while !(output.hasEnded && errorOutput.hasEnded), ContinuousClock.now < drained {
+        try await Task.sleep(for: .milliseconds(5))
+    }
     stdout.fileHandleForReading.readabilityHandler = nil
     stderr.fileHandleForReading.readabilityHandler = nil
-    output.append(stdout.fileHandleForReading.readDataToEndOfFile())
-    errorOutput.append(stderr.fileHandleForReading.readDataToEndOfFile())
+    while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
     return CommandResult(status: process.terminationStatus, output: output.text, errorOutput: errorOutput.text)
 }

@@ -128,11 +128,11 @@ public final class WebSocketTestClient: Sendable {
     /// Waits until the server has closed the connection. - Returns: whether it did in time.
     public func waitUntilClosed(timeout: Duration = .seconds(10 * testTimeScale)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if inboxRef.withLock({ $0.isClosed }) { return true }
+        while !inboxRef.withLock({ $0.isClosed }) {
+            guard ContinuousClock.now < deadline else { return false }
             try await Task.sleep(for: .milliseconds(10))
         }
-        return false
+        return true
     }
 
     public func close() async {
