@@ -219,8 +219,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Runs `body` on the event loop once `pending` completes (which may be on the store's
-    /// thread: then this is the one hop back).
+    /// Runs `body` on the event loop once `pending` completes, always as a task queued on
+    /// the loop, never inline: work the store queued on the loop before it completed
+    /// `pending` (a subscription's replay, handed over just before its `subscribe` reply)
+    /// must run first, also when `pending` completed before this registered for it.
     private func whenComplete<Value>(
         _ pending: Pending<Value>,
         context: ChannelHandlerContext,
@@ -229,11 +231,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let eventLoop = context.eventLoop
         let bound = NIOLoopBound((self, body), eventLoop: eventLoop)
         pending.whenComplete { result in
-            if eventLoop.inEventLoop {
-                bound.value.1(bound.value.0, result)
-            } else {
-                eventLoop.execute { bound.value.1(bound.value.0, result) }
-            }
+            eventLoop.execute { bound.value.1(bound.value.0, result) }
         }
     }
 
