@@ -54,11 +54,21 @@ public final class PostgresChatStore: ChatStore {
         try await client.query("SELECT 1", logger: logger)
     }
 
-    /// Closes the pool; operations in progress fail.
+    /// Closes the pool; operations in progress fail. Waits at most ``closingPatience`` for
+    /// the pool's connections to close: a process that is shutting down does not wait on a
+    /// connection the database no longer answers.
     public func close() async {
         runner.cancel()
-        await runner.value
+        let runner = self.runner
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await runner.value }
+            group.addTask { try? await Task.sleep(for: Self.closingPatience) }
+            await group.next()
+            group.cancelAll()
+        }
     }
+
+    static let closingPatience: Duration = .seconds(3)
 
     /// The coordination of a process that is not a node (`kabar-server user`): the sessions
     /// it ends are forgotten by every node before it goes on.
