@@ -24,16 +24,11 @@ public struct StoreMetrics: Sendable {
     /// A transaction that committed `units` units of work (requests) took `duration`.
     public func committed(units: Int, in duration: Duration) {
         batchSizes.record(units)
-        commitDurations.recordNanoseconds(Self.nanoseconds(duration))
+        commitDurations.recordNanoseconds(duration.wholeNanoseconds)
     }
 
     /// A flush of the log (`fdatasync`) took `duration`.
     public func flushed(in duration: Duration) {
-        flushDurations.recordNanoseconds(Self.nanoseconds(duration))
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        flushDurations.recordNanoseconds(duration.wholeNanoseconds)
     }
 }

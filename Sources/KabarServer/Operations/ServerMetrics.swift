@@ -1,3 +1,4 @@
+import KabarCore
 import KabarProtocol
 import Metrics
 
@@ -96,17 +97,16 @@ public enum ServerMetrics {
 }
 
 extension ServerMetrics.Outcome {
-    var index: Int { Self.allCases.firstIndex(of: self)! }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds (saturating).
-    var wholeNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : nanoseconds + attoseconds / 1_000_000_000
+    /// Its place in ``allCases``, without a search on every request.
+    var index: Int {
+        switch self {
+        case .ok: 0
+        case .refused: 1
+        case .failed: 2
+        }
     }
 }
+
 
 /// Why a connection was refused.
 public enum ConnectionRefusal: String, CaseIterable, Sendable {
