@@ -5,7 +5,8 @@ Builds a database with a conversation of MESSAGES messages (messi and henderson,
 ways) and a user (lineker) who has exchanged a message with each of PEERS users, then
 times, over a socket, `history henderson` (the newest 50) as messi, a page far back, and
 `conversations` as lineker. The schema is made by the server itself; the rows are
-inserted with Python's sqlite3 (the conversations table is kept by the schema's trigger).
+inserted with Python's sqlite3, with the rows of `conversation_peers` (who talked to
+whom) that the server adds when it stores a message.
 
 usage: scripts/bench-history.py SERVER_BINARY [MESSAGES] [PEERS]
 """
@@ -78,6 +79,9 @@ def main():
         db.executemany(
             "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) VALUES ('lineker', 'Gary Lineker', ?, 'halo', ?)",
             ((peer, now) for peer in peer_ids))
+        pairs = [(ids["messi"], "henderson"), (ids["henderson"], "messi")]
+        pairs += [(ids["lineker"], f"peer-{i}") for i in range(PEERS)] + [(peer, "lineker") for peer in peer_ids]
+        db.executemany("INSERT OR IGNORE INTO conversation_peers (user_id, peer_username) VALUES (?, ?)", pairs)
     db.close()
     filled = time.perf_counter() - started
 

@@ -158,7 +158,7 @@ final class FlushGate: @unchecked Sendable {
 
 
 /// Polls `condition` every millisecond for up to 10 s.
-private func eventually(_ condition: () throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+func eventually(_ condition: () throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
     let deadline = ContinuousClock.now + .seconds(10)
     while try !condition() {
         guard ContinuousClock.now < deadline else {

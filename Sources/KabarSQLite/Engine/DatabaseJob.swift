@@ -4,6 +4,9 @@
 protocol DatabaseJob: AnyObject, Sendable {
     /// Whether the unit needs a savepoint of its own.
     var changes: UnitChanges { get }
+    /// Whether what earlier units deferred must run before this one (see
+    /// ``SQLiteConnection/deferUntilRead(_:_:)``).
+    var readsDeferredWork: Bool { get }
     /// Runs the work inside the batch's transaction. - Returns: false if it failed and
     /// its savepoint must be rolled back.
     func run(on connection: SQLiteConnection) -> Bool
@@ -22,16 +25,19 @@ protocol DatabaseJob: AnyObject, Sendable {
 /// by every store test; the durable-commit and power-cut tests take the flusher's path.
 final class Job<T: Sendable>: DatabaseJob, @unchecked Sendable {
     let changes: UnitChanges
+    let readsDeferredWork: Bool
     private let body: @Sendable (SQLiteConnection) throws -> T
     private let completion: @Sendable (Result<T, any Error>) -> Void
     private var outcome: Result<T, any Error>?
 
     init(
         changes: UnitChanges,
+        readsDeferredWork: Bool = true,
         body: @escaping @Sendable (SQLiteConnection) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
         self.changes = changes
+        self.readsDeferredWork = readsDeferredWork
         self.body = body
         self.completion = completion
     }

@@ -16,6 +16,8 @@ final class SQLiteConnection {
     private var statements: [String: OpaquePointer] = [:]
     /// While a unit of work limited to one change runs: how far it got.
     private var oneChangeUnit: OneChangeProgress?
+    /// What units of the open transaction left for later (``deferUntilRead(_:_:)``).
+    var deferred = DeferredStatements()
 
     /// Opens (creating if needed) the database at `path`.
     ///
@@ -88,6 +90,18 @@ final class SQLiteConnection {
             }
             return rows
         }
+    }
+
+    /// Leaves a statement with no results for later in the transaction: it runs, once
+    /// however many units leave it, before the next unit that reads what it writes (every
+    /// unit not submitted with `readsDeferredWork: false`) and before the commit.
+    func deferUntilRead(_ sql: String, _ bindings: [SQLiteValue]) {
+        deferred.add(sql, bindings)
+    }
+
+    /// Runs what units left for later, and forgets it.
+    func runDeferredStatements() throws(SQLiteError) {
+        for statement in deferred.takeAll() { try execute(statement.sql, statement.bindings) }
     }
 
     /// Whether a transaction is open (SQLite ends one by itself after some errors).

@@ -86,14 +86,18 @@ final class SQLiteDatabase: Sendable {
     /// Units run in the order they were submitted: a caller that submits several without
     /// waiting sees their effects in that order.
     ///
+    /// - Parameter readsDeferredWork: false for a unit that reads nothing that earlier
+    ///   units left for later (``SQLiteConnection/deferUntilRead(_:_:)``), so that it need
+    ///   not run first: a batch of sends runs it once, at the end.
     /// - Parameter completion: gets whatever `body` threw (its changes are rolled back),
     ///   the commit's failure, or ``SQLiteError`` with `SQLITE_MISUSE` after ``close()``.
     func submit<T: Sendable>(
         changes: UnitChanges = .anyStatements,
+        readsDeferredWork: Bool = true,
         _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let job = Job(changes: changes, body: body, completion: completion)
+        let job = Job(changes: changes, readsDeferredWork: readsDeferredWork, body: body, completion: completion)
         if !queue.enqueue(job) { job.finish(commitError: SQLiteError.closed) }
     }
 
@@ -143,6 +147,7 @@ final class SQLiteDatabase: Sendable {
     private static func runBatch(_ batch: ArraySlice<any DatabaseJob>, on connection: SQLiteConnection, then resume: Resume) {
         guard !batch.isEmpty else { return }
         let start = ContinuousClock.now
+        connection.deferred.discard()
         do {
             try connection.execute("BEGIN IMMEDIATE")
         } catch {
@@ -151,6 +156,18 @@ final class SQLiteDatabase: Sendable {
         }
         for index in batch.indices {
             let job = batch[index]
+            if job.readsDeferredWork, !connection.deferred.isEmpty {
+                do {
+                    try connection.runDeferredStatements()
+                } catch {
+                    // What the units so far left failed: they fail with it, and the rest
+                    // get a transaction of their own.
+                    if connection.isInTransaction { _ = try? connection.execute("ROLLBACK") }
+                    resume(batch[..<index], error)
+                    runBatch(batch[index...], on: connection, then: resume)
+                    return
+                }
+            }
             do {
                 try runUnit(job, on: connection)
             } catch {
@@ -167,6 +184,7 @@ final class SQLiteDatabase: Sendable {
             }
         }
         do {
+            try connection.runDeferredStatements()
             try connection.execute("COMMIT")
             metrics.committed(units: batch.count, in: ContinuousClock.now - start)
             resume(batch, nil)
@@ -178,18 +196,20 @@ final class SQLiteDatabase: Sendable {
 
     /// Runs one unit inside the batch's transaction, all or nothing.
     private static func runUnit(_ job: any DatabaseJob, on connection: SQLiteConnection) throws {
+        let mark = connection.deferred.mark
         switch job.changes {
         case .anyStatements:
             try connection.execute("SAVEPOINT unit")
             if job.run(on: connection) {
                 try connection.execute("RELEASE unit")
             } else {
+                connection.deferred.takeBack(after: mark)
                 try connection.execute("ROLLBACK TO unit")
                 try connection.execute("RELEASE unit")
             }
         case .oneStatement:
             connection.limitToOneChange()
-            _ = job.run(on: connection)
+            if !job.run(on: connection) { connection.deferred.takeBack(after: mark) }
             if connection.endOneChangeLimit() == .refusedASecond {
                 // Its first change cannot be undone alone: give up the whole transaction.
                 try connection.execute("ROLLBACK")

@@ -180,10 +180,13 @@ public final class SQLiteChatStore: ChatStore {
         // INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
         // INSERT … SELECT, which could insert many rows, first copies each page it changes
         // into a statement journal.) A message to several recipients needs a savepoint, in
-        // case a later INSERT fails; one to a single recipient does not.
+        // case a later INSERT fails; one to a single recipient does not. Who talked to whom
+        // is recorded once per batch, before anything reads it (``recordConversation``).
         let senderUsername = sender.username.text
         let senderName = sender.profile.name
-        database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, { db -> [ChatMessage]? in
+        let senderID = sender.id
+        let changes: UnitChanges = recipients.count == 1 ? .oneStatement : .anyStatements
+        database.submit(changes: changes, readsDeferredWork: false, { db -> [ChatMessage]? in
             var found: [(id: Int64, name: String)] = []
             found.reserveCapacity(recipients.count)
             for recipient in recipients {
@@ -201,6 +204,8 @@ public final class SQLiteChatStore: ChatStore {
                     """,
                     [.text(senderUsername), .text(senderName), .integer(recipientID), .text(text), .integer(now.milliseconds)]
                 )
+                Self.recordConversation(of: recipientID, with: senderUsername, on: db)
+                Self.recordConversation(of: senderID, with: recipient.text, on: db)
                 messages.append(
                     ChatMessage(
                         id: db.lastInsertedRowID,
@@ -215,6 +220,15 @@ public final class SQLiteChatStore: ChatStore {
             }
             return messages
         }, completion: completion)
+    }
+
+    /// Records that `user` has a conversation with `peer`, before the transaction ends or
+    /// anything reads conversations, once however many sends of the batch record it.
+    private static func recordConversation(of user: Int64, with peer: String, on db: SQLiteConnection) {
+        db.deferUntilRead(
+            "INSERT OR IGNORE INTO conversation_peers (user_id, peer_username) VALUES (?, ?)",
+            [.integer(user), .text(peer)]
+        )
     }
 
     public func takeUnreadMessages(
@@ -290,7 +304,7 @@ public final class SQLiteChatStore: ChatStore {
             for row in try db.query(Self.unreadBySenderQuery, [.integer(user.id)]) {
                 if let sender = row.text(0), let count = row.integer(1) { unread[sender] = Int(count) }
             }
-            return try db.query(Self.conversationsQuery, [.integer(user.id)]).compactMap { row -> ConversationSummary? in
+            return try db.query(Self.conversationsQuery, [.text(user.username.text), .integer(user.id)]).compactMap { row -> ConversationSummary? in
                 guard let username = row.text(7), let name = row.text(8), let country = row.text(9), let last = Self.chatMessage(row)
                 else { return nil }
                 return ConversationSummary(
@@ -318,12 +332,21 @@ public final class SQLiteChatStore: ChatStore {
         WHERE m.recipient_id = ? AND m.sender_username = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?
         """
 
-    /// A user's conversations, the most recent first, with each peer's profile.
+    /// A user's conversations, the most recent first, with each peer's profile: for each
+    /// peer, the later of the two directions' last messages, each the end of its range of
+    /// `messages_conversation`. Parameters: the user's name, the user's id.
     static let conversationsQuery = """
         SELECT \(messageColumns), p.username, p.name, p.country
-        FROM conversations c JOIN users p ON p.username = c.peer_username
-        JOIN messages m ON m.id = c.last_message_id JOIN users r ON r.id = m.recipient_id
-        WHERE c.user_id = ? ORDER BY c.last_message_id DESC
+        FROM (
+            SELECT p.username, p.name, p.country, max(
+                coalesce((SELECT max(id) FROM messages WHERE recipient_id = c.user_id AND sender_username = c.peer_username), 0),
+                coalesce((SELECT max(id) FROM messages WHERE recipient_id = p.id AND sender_username = ?), 0)
+            ) AS last_id
+            FROM conversation_peers c JOIN users p ON p.username = c.peer_username
+            WHERE c.user_id = ?
+        ) p
+        JOIN messages m ON m.id = p.last_id JOIN users r ON r.id = m.recipient_id
+        ORDER BY m.id DESC
         """
 
     /// A user's unread messages counted by sender, from the partial index `messages_unread`

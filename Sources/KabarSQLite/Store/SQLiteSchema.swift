@@ -70,5 +70,23 @@ enum SQLiteSchema {
                 ON CONFLICT (user_id, peer_username) DO UPDATE SET last_message_id = excluded.last_message_id;
         END;
         """,
+        // 3: a conversation's last message is looked up when `conversations` asks for it,
+        // no longer kept up to date by every send. Keeping it cost each message two
+        // upserts, each moving an entry of `conversations_by_recency`, and a statement
+        // journal (BENCHMARKS.md, "Issue 14"). What is kept now is who talked to whom,
+        // `conversation_peers`; the store adds a pair once per batch of sends that has it
+        // (a send leaves its two `INSERT OR IGNORE`s for the end of its batch, see
+        // `DeferredStatements`), so a message costs its row and its two index entries.
+        // Each direction's last message is the end of its range of `messages_conversation`.
+        """
+        DROP TRIGGER messages_keep_conversations;
+        CREATE TABLE conversation_peers (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            peer_username TEXT NOT NULL,
+            PRIMARY KEY (user_id, peer_username)
+        ) STRICT, WITHOUT ROWID;
+        INSERT INTO conversation_peers (user_id, peer_username) SELECT user_id, peer_username FROM conversations;
+        DROP TABLE conversations;
+        """,
     ]
 }
