@@ -20,8 +20,10 @@ import Darwin
 /// `@unchecked Sendable`: `value` is touched only inside `withLock`, with the mutex held.
 /// `LockedTests` updates one from many threads at once, under the sanitizer in CI.
 public final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline
+    var value: Value
+    @usableFromInline
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     public init(_ value: Value) {
         self.value = value
@@ -36,6 +38,8 @@ public final class Locked<Value>: @unchecked Sendable {
     }
 
     /// Runs `body` with the value, the lock held; keep it short and never wait inside it.
+    /// (Inlinable, so that callers in other modules get it specialized for their value.)
+    @inlinable
     public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

@@ -26,7 +26,7 @@ import KabarCore
 final class CommitFlusher: @unchecked Sendable {
     /// One batch's units and how its transaction ended.
     private struct Batch {
-        let jobs: ArraySlice<any DatabaseJob>
+        let jobs: ArraySlice<DatabaseJob>
         let commitError: (any Error)?
     }
 
@@ -53,7 +53,7 @@ final class CommitFlusher: @unchecked Sendable {
     }
 
     /// Resumes the batch's callers once its commit is durable (at once if it failed).
-    func resume(_ jobs: ArraySlice<any DatabaseJob>, commitError: (any Error)?) {
+    func resume(_ jobs: ArraySlice<DatabaseJob>, commitError: (any Error)?) {
         condition.lock()
         waiting.append(Batch(jobs: jobs, commitError: commitError))
         condition.signal()

@@ -9,13 +9,13 @@ import Foundation
 /// (the racing-readers and concurrency tests most of all), under the thread sanitizer in CI.
 final class JobQueue: @unchecked Sendable {
     private let condition = NSCondition()
-    private var pending: [any DatabaseJob] = []
+    private var pending: [DatabaseJob] = []
     private var isClosed = false
     private var onWorkerFinished: [@Sendable () -> Void] = []
     private var workerHasFinished = false
 
     /// Adds a job. - Returns: false once the queue is closed.
-    func enqueue(_ job: any DatabaseJob) -> Bool {
+    func enqueue(_ job: DatabaseJob) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         guard !isClosed else { return false }
@@ -25,7 +25,7 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// Waits for work; returns up to `maximum` jobs, or nil once closed and drained.
-    func nextBatch(maximum: Int) -> [any DatabaseJob]? {
+    func nextBatch(maximum: Int) -> [DatabaseJob]? {
         condition.lock()
         defer { condition.unlock() }
         while pending.isEmpty && !isClosed { condition.wait() }

@@ -97,7 +97,7 @@ final class SQLiteDatabase: Sendable {
         _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let job = Job(changes: changes, readsDeferredWork: readsDeferredWork, body: body, completion: completion)
+        let job = DatabaseJob(changes: changes, readsDeferredWork: readsDeferredWork, body: body, completion: completion)
         if !queue.enqueue(job) { job.finish(commitError: SQLiteError.closed) }
     }
 
@@ -123,7 +123,7 @@ final class SQLiteDatabase: Sendable {
     // MARK: - Worker
 
     /// Resumes the callers of a batch, given how its transaction ended.
-    private typealias Resume = (ArraySlice<any DatabaseJob>, (any Error)?) -> Void
+    private typealias Resume = (ArraySlice<DatabaseJob>, (any Error)?) -> Void
 
     private static func serve(_ queue: JobQueue, _ connection: SQLiteConnection, resumingThrough flusher: CommitFlusher?) {
         let resume: Resume = { jobs, commitError in
@@ -144,7 +144,7 @@ final class SQLiteDatabase: Sendable {
 
     static let metrics = StoreMetrics(store: "sqlite")
 
-    private static func runBatch(_ batch: ArraySlice<any DatabaseJob>, on connection: SQLiteConnection, then resume: Resume) {
+    private static func runBatch(_ batch: ArraySlice<DatabaseJob>, on connection: SQLiteConnection, then resume: Resume) {
         guard !batch.isEmpty else { return }
         let start = ContinuousClock.now
         connection.deferred.discard()
@@ -195,7 +195,7 @@ final class SQLiteDatabase: Sendable {
     }
 
     /// Runs one unit inside the batch's transaction, all or nothing.
-    private static func runUnit(_ job: any DatabaseJob, on connection: SQLiteConnection) throws {
+    private static func runUnit(_ job: DatabaseJob, on connection: SQLiteConnection) throws {
         let mark = connection.deferred.mark
         switch job.changes {
         case .anyStatements:
