@@ -89,7 +89,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         isInsideRead = false
-        flushIfUseful(context: context)
+        advance(context: context)
         context.fireChannelReadComplete()
     }
 
@@ -149,6 +149,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 }
                 dispatch(waitingLines.removeFirst(), context: context)
             }
+            // Inside a burst of reads the replies (and events) wait for the burst's end,
+            // which writes them as one buffer: a pipelined burst of 16 `ping`s is one
+            // write, not 16 trips down the pipeline and 16 iovecs.
+            guard !isInsideRead else { break }
             writeReadyReplies(context: context)
             let wasReplaying = outbox.isReplaying
             writeEvents(context: context)
