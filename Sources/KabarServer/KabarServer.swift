@@ -126,6 +126,9 @@ public final class KabarServer: Service, Sendable {
         let pipeline = channel.pipeline.syncOperations
         if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }
         try pipeline.addHandler(AdmissionHandler(admission: admission, logger: logger))
+        // Handlers that care about bytes or writability, not requests, sit before the
+        // decoder: each request line passes through every handler after it.
+        try pipeline.addHandler(StalledReaderCloser(timeout: configuration.stalledReaderTimeout.timeAmount))
         try pipeline.addHandler(
             ByteToMessageHandler(LineFrameDecoder(maximumLineLength: configuration.maximumLineLength))
         )
@@ -134,9 +137,9 @@ public final class KabarServer: Service, Sendable {
         if let rate = configuration.requestsPerSecond {
             try pipeline.addHandler(RequestRateLimiter(requestsPerSecond: rate, burst: configuration.requestBurst))
         }
+        // After the decoder, so that only complete request lines count as activity; the
+        // connection handler closes the connection when it reports the reading side idle.
         try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout.timeAmount))
-        try pipeline.addHandler(IdleConnectionCloser())
-        try pipeline.addHandler(StalledReaderCloser(timeout: configuration.stalledReaderTimeout.timeAmount))
         try pipeline.addHandler(ConnectionHandler(dispatcher: dispatcher, connection: context, logger: logger))
     }
 }

@@ -79,7 +79,7 @@ struct WebChatSession {
                     bucket = limiter
                     if delay > .zero { try await Task.sleep(for: .nanoseconds(delay.nanoseconds)) }
                 }
-                let start = ContinuousClock.now
+                let start = ServerMetrics.requestStarted()
                 guard let (command, request) = parse(message, isBinary: isBinary) else { continue }
                 var created: WebEventSink?
                 var reply: Reply
@@ -98,7 +98,7 @@ struct WebChatSession {
                         reply = .refused(.serverFailure)
                     }
                 }
-                ServerMetrics.requestAnswered(command, reply, after: ContinuousClock.now - start)
+                ServerMetrics.requestAnswered(command, reply, startedAt: start)
                 switch reply {
                 case .subscribed:
                     sink?.end()

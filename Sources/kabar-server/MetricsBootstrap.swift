@@ -1,3 +1,4 @@
+import KabarServer
 import Metrics
 import Prometheus
 
@@ -18,6 +19,7 @@ enum MetricsBootstrap {
         ]
         factory.defaultDurationHistogramBuckets = fine
         MetricsSystem.bootstrap(factory)
+        ServerMetrics.startRecordingRequests()
         return registry
     }
 }

@@ -99,6 +99,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // No request line arrived within the idle timeout (NIO's `IdleStateHandler` sits
+        // after the line decoder: a client trickling bytes of a line that never ends does
+        // not keep its slot).
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.close(promise: nil)
+            return
+        }
         if case .inputClosed? = event as? ChannelEvent {
             isInputClosed = true
             isInsideRead = false
@@ -182,30 +189,30 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let request: Request
         switch line {
         case .tooLong:
-            ServerMetrics.requestAnswered(.invalid, .refused(.requestTooLong), after: .zero)
+            ServerMetrics.requestAnswered(.invalid, .refused(.requestTooLong))
             return replies.append(.ready(.refused(.requestTooLong)))
         case .line(let bytes):
             switch RequestParser.parse(line: bytes) {
             case nil: return
             case .failure(let refusal)?:
-                ServerMetrics.requestAnswered(.invalid, .refused(refusal), after: .zero)
+                ServerMetrics.requestAnswered(.invalid, .refused(refusal))
                 return replies.append(.ready(.refused(refusal)))
             case .success(let parsed)?: request = parsed
             }
         }
         let slot = firstSlotNumber + UInt64(replies.count)
         let command = ServerMetrics.Command(request)
-        let start = ContinuousClock.now
+        let start = ServerMetrics.requestStarted()
         let dispatched = dispatcher.dispatch(request, on: &connection) { self.makeEventSink(context: context) }
         switch dispatched {
         case .answered(let reply):
-            ServerMetrics.requestAnswered(command, reply, after: ContinuousClock.now - start)
+            ServerMetrics.requestAnswered(command, reply, startedAt: start)
             replies.append(.ready(reply))
         case .pending(let reply):
             replies.append(.awaitingStore)
             whenComplete(reply, context: context) { handler, result in
                 let reply = handler.reply(from: result)
-                ServerMetrics.requestAnswered(command, reply, after: ContinuousClock.now - start)
+                ServerMetrics.requestAnswered(command, reply, startedAt: start)
                 handler.fill(slot, with: reply, context: context)
             }
         case .exclusive(let outcome):
@@ -215,7 +222,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 handler.isExclusiveRunning = false
                 if case .success((_, let updated)) = result { handler.connection = updated }
                 let reply = handler.reply(from: result.map(\.0))
-                ServerMetrics.requestAnswered(command, reply, after: ContinuousClock.now - start)
+                ServerMetrics.requestAnswered(command, reply, startedAt: start)
                 if case .auth(let username, _) = request { handler.logAuth(username: username, reply: reply) }
                 guard !handler.isClosed else { return handler.connectionEnded() }
                 handler.fill(slot, with: reply, context: context)

@@ -54,15 +54,16 @@ final class RequestRateLimiter: ChannelDuplexHandler {
     /// Passes on as many held lines as there are tokens, and plans the next release.
     private func release(context: ChannelHandlerContext, completingRead: Bool) {
         var released = false
-        while !held.isEmpty, isDraining || bucket.delayUntilAvailable(at: .now()) == .zero {
-            bucket.spend(at: .now())
+        let now = NIODeadline.now()  // once: the lines of one pass are released at one moment
+        while !held.isEmpty, isDraining || bucket.delayUntilAvailable(at: now) == .zero {
+            bucket.spend(at: now)
             context.fireChannelRead(held.removeFirst())
             released = true
         }
         if released && completingRead { context.fireChannelReadComplete() }
         guard held.isEmpty else {
             guard scheduledRelease == nil else { return }
-            let delay = bucket.delayUntilAvailable(at: .now())
+            let delay = bucket.delayUntilAvailable(at: now)
             scheduledRelease = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
                 self.scheduledRelease = nil
                 self.release(context: context, completingRead: true)

@@ -1,6 +1,7 @@
 import KabarCore
 import KabarProtocol
 import Metrics
+import Synchronization
 
 // MARK: - ServerMetrics
 
@@ -39,8 +40,36 @@ public enum ServerMetrics {
         case failed
     }
 
-    /// Counts a request's reply and records how long it took to answer.
-    public static func requestAnswered(_ command: Command, _ reply: Reply, after duration: Duration) {
+    /// Whether requests are counted and timed: only once a metrics backend was
+    /// bootstrapped (``startRecordingRequests()``), so that a server nobody scrapes reads
+    /// no clock and touches no counter per request.
+    private static let isRecordingRequests = Atomic(false)
+
+    /// Turns on request counting and timing; call it after bootstrapping a backend.
+    public static func startRecordingRequests() {
+        isRecordingRequests.store(true, ordering: .relaxed)
+    }
+
+    /// When a request started, if requests are being recorded; pass it to
+    /// ``requestAnswered(_:_:startedAt:)``.
+    public static func requestStarted() -> ContinuousClock.Instant? {
+        isRecordingRequests.load(ordering: .relaxed) ? ContinuousClock.now : nil
+    }
+
+    /// Counts a request's reply and records how long it took to answer, if requests are
+    /// being recorded (`start` is nil otherwise).
+    public static func requestAnswered(_ command: Command, _ reply: Reply, startedAt start: ContinuousClock.Instant?) {
+        guard let start else { return }
+        requestAnswered(command, reply, after: ContinuousClock.now - start)
+    }
+
+    /// Counts a request that was answered at once (a line that is not a request).
+    public static func requestAnswered(_ command: Command, _ reply: Reply) {
+        guard isRecordingRequests.load(ordering: .relaxed) else { return }
+        requestAnswered(command, reply, after: .zero)
+    }
+
+    private static func requestAnswered(_ command: Command, _ reply: Reply, after duration: Duration) {
         let outcome: Outcome
         switch reply {
         case .refused(.serverFailure): outcome = .failed
