@@ -73,6 +73,8 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     private var matchedTerminator = 0
     private static let okPrefix = Array(#"{"status": "OK""#.utf8)
     private var prefixMatched = 0
+    /// Requests queued by ``sendNext(context:at:)``, written by ``writeOutput(context:)``.
+    private var output: ByteBuffer?
 
     init(
         workload: BenchWorkload,
@@ -96,7 +98,7 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         state = .running
         let now = NIODeadline.now().uptimeNanoseconds
         for _ in 0..<pipeline { sendNext(context: context, at: now) }
-        context.flush()
+        writeOutput(context: context)
         finishIfIdle(context: context)
     }
 
@@ -117,24 +119,37 @@ final class BenchConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        var completedOK: [Bool] = []
-        for byte in buffer.readableBytesView {
-            if prefixMatched < Self.okPrefix.count {
-                if byte != Self.okPrefix[prefixMatched] { replyIsOK = false }
-                prefixMatched += 1
-            }
-            matchedTerminator = Self.advance(matchedTerminator, with: byte)
-            if matchedTerminator == 4 {
-                completedOK.append(replyIsOK)
-                matchedTerminator = 0
-                prefixMatched = 0
-                replyIsOK = true
+        // The clock is read once per read, when its first reply completes: the replies of
+        // one read arrived together. The requests they let go are written as one buffer.
+        // The scan runs on locals (the handler's properties are written back once), so
+        // that the per-byte loop does no exclusivity checks and no lazy-global checks.
+        var now: UInt64?
+        var prefixMatched = self.prefixMatched
+        var replyIsOK = self.replyIsOK
+        var matchedTerminator = self.matchedTerminator
+        let okPrefix = Self.okPrefix
+        buffer.withUnsafeReadableBytes { bytes in
+            for byte in bytes {
+                if prefixMatched < okPrefix.count {
+                    if byte != okPrefix[prefixMatched] { replyIsOK = false }
+                    prefixMatched += 1
+                }
+                matchedTerminator = Self.advance(matchedTerminator, with: byte)
+                if matchedTerminator == 4 {
+                    let at = now ?? NIODeadline.now().uptimeNanoseconds
+                    now = at
+                    handleReply(ok: replyIsOK, at: at, context: context)
+                    matchedTerminator = 0
+                    prefixMatched = 0
+                    replyIsOK = true
+                }
             }
         }
-        guard !completedOK.isEmpty else { return }
-        let now = NIODeadline.now().uptimeNanoseconds
-        for ok in completedOK { handleReply(ok: ok, at: now, context: context) }
-        context.flush()
+        self.prefixMatched = prefixMatched
+        self.replyIsOK = replyIsOK
+        self.matchedTerminator = matchedTerminator
+        guard now != nil else { return }
+        writeOutput(context: context)
         finishIfIdle(context: context)
     }
 
@@ -177,11 +192,23 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Queues the next request, timed from `now`, for ``writeOutput(context:)``.
     private func sendNext(context: ChannelHandlerContext, at now: UInt64) {
         guard shared.mayIssue(at: now) else { return }
-        let now = NIODeadline.now().uptimeNanoseconds
         sentAt.append(now)
-        context.write(wrapOutboundOut(workload.next(at: now, allocator: context.channel.allocator)), promise: nil)
+        let request = workload.next(at: now, allocator: context.channel.allocator)
+        if output == nil {
+            output = request
+        } else {
+            output!.writeImmutableBuffer(request)
+        }
+    }
+
+    /// Writes and flushes the queued requests as one buffer.
+    private func writeOutput(context: ChannelHandlerContext) {
+        guard let pending = output else { return }
+        output = nil
+        context.writeAndFlush(wrapOutboundOut(pending), promise: nil)
     }
 
     private func finishIfIdle(context: ChannelHandlerContext) {
