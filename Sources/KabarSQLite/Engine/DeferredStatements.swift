@@ -12,6 +12,13 @@ struct DeferredStatements {
     struct Statement: Hashable {
         let sql: String
         let bindings: [SQLiteValue]
+
+        /// Hashes the bindings only: the few statements left are told apart by them, and
+        /// hashing the SQL text twice per message cost more than the rest of the lookup.
+        /// (Equality still compares the text, at once when it is the same string.)
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(bindings)
+        }
     }
 
     /// In the order they were first left.
