@@ -66,6 +66,35 @@ final class DurableCommitTests {
         await database.close()
     }
 
+    @Test("while a commit waits for the busy flusher, the units that arrive share the next transaction, which commits when the flusher takes it")
+    func unitsWaitInOneTransaction() async throws {
+        let flushes = FlushGate()
+        let database = try openDatabase(flushes: flushes)
+        let reported = Locked<[Int64]>([])
+        func insert(_ value: Int64) {
+            database.submit({ db in try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(value)]) }, completion: { result in
+                if case .success = result { reported.withLock { $0.append(value) } }
+            })
+        }
+
+        flushes.hold()
+        insert(1)
+        try await eventually { flushes.waiting == 1 }  // 1 is committed; the flusher is inside its flush
+        insert(2)
+        try await eventually { try committedValues() == [1, 2] }  // 2 commits at once, and waits for the flusher
+        for value in Int64(3)...6 { insert(value) }
+        // 3…6 run in the next transaction, kept open while 2 waits: none of them is
+        // committed yet (each would have been, one by one, before).
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try committedValues() == [1, 2])
+
+        flushes.release()
+        try await eventually { reported.withLock { $0.sorted() } == [1, 2, 3, 4, 5, 6] }
+        #expect(try committedValues() == [1, 2, 3, 4, 5, 6])
+        #expect(reported.withLock { $0 } == [1, 2, 3, 4, 5, 6], "callers hear in order")
+        await database.close()
+    }
+
     @Test("a failed flush fails the units it covered and every later one, which do not run")
     func failedFlush() async throws {
         struct DiskGone: Error {}

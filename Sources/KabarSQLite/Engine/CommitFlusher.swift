@@ -38,11 +38,22 @@ final class CommitFlusher: @unchecked Sendable {
 
     /// - Parameter flush: makes everything committed so far durable (the log's
     ///   ``WriteAheadLog/flush()``; tests wrap it).
-    init(flush: @escaping @Sendable () throws -> Void) {
+    /// - Parameter tookBatches: called (without its lock held) each time it takes the
+    ///   waiting batches for a flush.
+    init(flush: @escaping @Sendable () throws -> Void, tookBatches: @escaping @Sendable () -> Void) {
         Thread { [self] in
             Thread.current.name = "kabar-flush"
-            serve(flush)
+            serve(flush, tookBatches: tookBatches)
         }.start()
+    }
+
+    /// Whether a committed batch waits for a flush: the flusher is still flushing an
+    /// earlier one. Meanwhile the worker keeps its next transaction open and adds units
+    /// to it, rather than commit small ones that would all wait for the same flush.
+    var hasBatchWaiting: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return !waiting.isEmpty
     }
 
     /// The error every unit fails with since a flush failed; nil while all is well.
@@ -71,8 +82,9 @@ final class CommitFlusher: @unchecked Sendable {
 
     // MARK: - Thread
 
-    private func serve(_ flush: @Sendable () throws -> Void) {
+    private func serve(_ flush: @Sendable () throws -> Void, tookBatches: @Sendable () -> Void) {
         while let batches = nextBatches() {
+            tookBatches()
             var error = failure
             if error == nil, batches.contains(where: { $0.commitError == nil }) {
                 do {

@@ -35,6 +35,30 @@ final class JobQueue: @unchecked Sendable {
         return batch
     }
 
+    /// While `keepWaiting()` holds, waits for work and returns up to `maximum` jobs; nil
+    /// as soon as it no longer holds (checked again on ``nudge()``) or the queue is closed.
+    func moreJobs(maximum: Int, while keepWaiting: () -> Bool) -> [DatabaseJob]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while keepWaiting() {
+            if !pending.isEmpty {
+                let batch = Array(pending.prefix(maximum))
+                pending.removeFirst(batch.count)
+                return batch
+            }
+            guard !isClosed else { return nil }
+            condition.wait()
+        }
+        return nil
+    }
+
+    /// Wakes a worker waiting in ``moreJobs(maximum:while:)`` to check its condition again.
+    func nudge() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
     /// Refuses new jobs; `completion` runs when the worker has drained the rest.
     func close(completion: @escaping @Sendable () -> Void) {
         condition.lock()

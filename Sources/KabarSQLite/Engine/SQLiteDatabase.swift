@@ -60,15 +60,15 @@ final class SQLiteDatabase: Sendable {
             )
         }
         try Self.retryingWhileBusy { try Self.migrate(connection, migrations) }
+        let queue = JobQueue()
         let flusher: CommitFlusher?
         if durability == .full {
             let log = try WriteAheadLog(at: connection.writeAheadLogPath)
             try flushLog(log)  // the migrations' commits
-            flusher = CommitFlusher { try flushLog(log) }
+            flusher = CommitFlusher(flush: { try flushLog(log) }, tookBatches: { queue.nudge() })
         } else {
             flusher = nil
         }
-        let queue = JobQueue()
         self.queue = queue
         let worker = UncheckedSendableBox(connection)
         Thread {
@@ -124,17 +124,30 @@ final class SQLiteDatabase: Sendable {
 
     /// Resumes the callers of a batch, given how its transaction ended.
     private typealias Resume = (ArraySlice<DatabaseJob>, (any Error)?) -> Void
+    /// Units to add to the open transaction before it commits (at most the given
+    /// number); nil when it should commit now.
+    private typealias MoreJobs = (Int) -> [DatabaseJob]?
 
     private static func serve(_ queue: JobQueue, _ connection: SQLiteConnection, resumingThrough flusher: CommitFlusher?) {
         let resume: Resume = { jobs, commitError in
             guard let flusher else { return jobs.forEach { $0.finish(commitError: commitError) } }
             flusher.resume(jobs, commitError: commitError)
         }
+        // While the flusher is busy and the last commit is still waiting for it, a commit
+        // now would only wait too: the transaction stays open and takes the units that
+        // arrive, and commits as soon as the flusher takes the waiting one (so its own
+        // commit still overlaps the flush before it). Under load this makes fewer, larger
+        // commits, each writing the pages it changed to the log once; a lone unit, or one
+        // arriving while the flusher is idle, commits at once.
+        let more: MoreJobs = { room in
+            guard let flusher else { return nil }
+            return queue.moreJobs(maximum: room) { flusher.hasBatchWaiting }
+        }
         while let batch = queue.nextBatch(maximum: maximumBatch) {
             if let failure = flusher?.failure {
                 resume(batch[...], failure)  // not run: it could not be made durable
             } else {
-                runBatch(batch[...], on: connection, then: resume)
+                runBatch(batch[...], on: connection, more: more, then: resume)
             }
         }
         flusher?.finish()
@@ -144,8 +157,14 @@ final class SQLiteDatabase: Sendable {
 
     static let metrics = StoreMetrics(store: "sqlite")
 
-    private static func runBatch(_ batch: ArraySlice<DatabaseJob>, on connection: SQLiteConnection, then resume: Resume) {
-        guard !batch.isEmpty else { return }
+    private static func runBatch(
+        _ first: ArraySlice<DatabaseJob>,
+        on connection: SQLiteConnection,
+        more: MoreJobs,
+        then resume: Resume
+    ) {
+        guard !first.isEmpty else { return }
+        var batch = first
         let start = ContinuousClock.now
         connection.deferred.discard()
         do {
@@ -154,7 +173,12 @@ final class SQLiteDatabase: Sendable {
             resume(batch, error)
             return
         }
-        for index in batch.indices {
+        var index = batch.startIndex
+        while true {
+            if index == batch.endIndex {
+                guard batch.count < maximumBatch, let extra = more(maximumBatch - batch.count) else { break }
+                batch.append(contentsOf: extra)
+            }
             let job = batch[index]
             if job.readsDeferredWork, !connection.deferred.isEmpty {
                 do {
@@ -164,7 +188,7 @@ final class SQLiteDatabase: Sendable {
                     // get a transaction of their own.
                     if connection.isInTransaction { _ = try? connection.execute("ROLLBACK") }
                     resume(batch[..<index], error)
-                    runBatch(batch[index...], on: connection, then: resume)
+                    runBatch(batch[index...], on: connection, more: more, then: resume)
                     return
                 }
             }
@@ -179,9 +203,10 @@ final class SQLiteDatabase: Sendable {
                 // single change): the units so far are rolled back, and the ones after it
                 // have not run yet. They get a transaction of their own.
                 resume(batch[...index], SQLiteError.rolledBackByAnotherUnit)
-                runBatch(batch[(index + 1)...], on: connection, then: resume)
+                runBatch(batch[(index + 1)...], on: connection, more: more, then: resume)
                 return
             }
+            index = batch.index(after: index)
         }
         do {
             try connection.runDeferredStatements()
