@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Summarise bench-results/*.jsonl (written by scripts/bench): a Markdown table of
-medians and a plot of throughput and p99 against connection count."""
+"""Summarise bench-results/ (written by scripts/bench): Markdown tables of medians, and a
+plot of throughput and p99 against connection count (BENCHMARKS.png).
+
+    scripts/bench-report.py [bench-results]
+"""
 import json
 import pathlib
 import statistics
@@ -8,35 +11,76 @@ import subprocess
 import sys
 
 results = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results")
+SERVERS = [("kabar", "Kabar"), ("redis-always", "Redis, appendfsync always"),
+           ("redis-memory", "Redis, no persistence"), ("ngircd", "ngIRCd")]
 
 
 def load(name):
     path = results / name
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def median(rows, server, name, pick):
-    values = [pick(r) for r in rows if r["server"] == server and r["name"] == name]
-    return statistics.median(values) if values else None
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def fmt(value, digits=0):
-    return "n/a" if value is None else f"{value:,.{digits}f}"
+    return "" if value is None else f"{value:,.{digits}f}"
 
 
-table = load("table.jsonl")
-names = list(dict.fromkeys(r["name"] for r in table))
-print("| measure | Kabar req/s | Kabar p50 ms | Kabar p99 ms | Redis req/s | Redis p50 ms | Redis p99 ms |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for name in names:
-    cells = []
-    for server in ("kabar", "redis"):
-        cells += [
-            fmt(median(table, server, name, lambda r: r["requests_per_second"])),
-            fmt(median(table, server, name, lambda r: r["latency_ms"]["p50"]), 3),
-            fmt(median(table, server, name, lambda r: r["latency_ms"]["p99"]), 3),
-        ]
-    print(f"| {name} | " + " | ".join(cells) + " |")
+rows = load("compare.jsonl")
+runs = [r for r in rows if r.get("kind") == "server"]
+workloads = list(dict.fromkeys(r["workload"] for r in runs))
+
+
+def runs_of(server, workload):
+    return [r for r in runs if r["server"] == server and r["workload"] == workload]
+
+
+def median(server, workload, key):
+    values = [r[key] for r in runs_of(server, workload)]
+    return statistics.median(values) if values else None
+
+
+if runs:
+    rounds = max(r["round"] for r in runs)
+    print(f"Medians of {rounds} rounds (chatload, 50 connections, 32-byte messages; req/s, p99 in ms):\n")
+    print("| workload | " + " | ".join(label for _, label in SERVERS) + " | Kabar ÷ Redis always | Kabar ÷ Redis memory |")
+    print("|---|" + "---:|" * (len(SERVERS) + 2))
+    for workload in workloads:
+        cells = []
+        for server, _ in SERVERS:
+            rate, p99 = median(server, workload, "ops_per_sec"), median(server, workload, "p99_us")
+            cells.append("" if rate is None else f"{fmt(rate)} (p99 {p99 / 1000:.2f})")
+        kabar = median("kabar", workload, "ops_per_sec")
+        ratios = []
+        for reference in ("redis-always", "redis-memory"):
+            other = median(reference, workload, "ops_per_sec")
+            ratios.append(f"{kabar / other:.2f}" if kabar and other else "")
+        print(f"| {workload} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    print("\nEvery run (req/s, in round order):\n")
+    for workload in workloads:
+        parts = []
+        for server, label in SERVERS:
+            values = [r["ops_per_sec"] for r in sorted(runs_of(server, workload), key=lambda r: r["round"])]
+            if values:
+                parts.append(f"{label} " + " / ".join(fmt(v) for v in values))
+        errors = sum(r["errors"] for r in runs if r["workload"] == workload)
+        print(f"- {workload}: " + "; ".join(parts) + (f" ({errors} errors)" if errors else ""))
+    for row in runs:
+        if "events_received" in row:
+            print(f"- {row['workload']}, round {row['round']}: the 50 subscribers received {row['events_received']:,} events")
+
+generators = [r for r in rows if r.get("kind") == "generator"]
+if generators:
+    print("\nLoad generators' own CPU per request against the same Kabar (rusage, set-up included; medians; µs):\n")
+    print("| workload | chatload | kabar-bench | kabar-bench ÷ chatload |")
+    print("|---|---:|---:|---:|")
+    for workload in dict.fromkeys(r["workload"] for r in generators):
+        medians = {}
+        for generator in ("chatload", "kabar-bench"):
+            values = [r["cpu_us_per_request"] for r in generators if r["generator"] == generator and r["workload"] == workload
+                      and r["cpu_us_per_request"]]
+            medians[generator] = statistics.median(values) if values else None
+        ratio = medians["kabar-bench"] / medians["chatload"] if all(medians.values()) else None
+        print(f"| {workload} | {fmt(medians['chatload'], 2)} | {fmt(medians['kabar-bench'], 2)} | {fmt(ratio, 2)} |")
+
 for row in load("inbox.jsonl"):
     print(f"\n{row['name']}: answered in {row['latency_ms']['max']:.1f} ms")
 capacity = load("capacity.jsonl")
@@ -47,19 +91,23 @@ for row in capacity:
 startups = [row["startup_ms"] for row in capacity if "startup_ms" in row]
 if startups:
     print(f"start-up on a 1 GiB database: median {statistics.median(startups)} ms")
-
 for row in load("disk.jsonl"):
     fsync = row["fsync_ms"]
     print(f"disk: a 4 KiB append + fdatasync takes p50 {fsync['p50']} ms, p90 {fsync['p90']} ms, "
           f"p99 {fsync['p99']} ms (every durable reply waits for at least one)")
 
-cpu = results / "cpu.md"
-if cpu.exists():
-    print("\nCPU per request (scripts/cpu-per-request.py):\n" + cpu.read_text().rstrip())
-
-sweep = load("sweep.jsonl")
+sweep = [r for r in rows if r.get("kind") == "sweep"]
 if not sweep:
     sys.exit(0)
+counts = sorted({r["connections"] for r in sweep})
+print("\nDurable send P1 against connections (one run each; req/s, p99 ms):\n")
+print("| connections | " + " | ".join(str(c) for c in counts) + " |")
+print("|---|" + "---:|" * len(counts))
+for server, label in SERVERS:
+    by_count = {r["connections"]: r for r in sweep if r["server"] == server}
+    if by_count:
+        print(f"| {label} req/s | " + " | ".join(fmt(by_count[c]["ops_per_sec"]) if c in by_count else "" for c in counts) + " |")
+        print(f"| {label} p99 ms | " + " | ".join(f"{by_count[c]['p99_us'] / 1000:.2f}" if c in by_count else "" for c in counts) + " |")
 try:
     import matplotlib
 except ImportError:
@@ -68,16 +116,19 @@ except ImportError:
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-counts = sorted({int(r["name"].split("c")[-1]) for r in sweep})
 figure, (throughput, latency) = plt.subplots(1, 2, figsize=(11, 4))
-for server, label in (("kabar", "Kabar send (durable: log flushed after each commit)"), ("redis", "Redis RPUSH (memory)")):
-    rows = {int(r["name"].split("c")[-1]): r for r in sweep if r["server"] == server}
-    xs = [c for c in counts if c in rows]
-    throughput.plot(xs, [rows[c]["requests_per_second"] for c in xs], marker="o", label=label)
-    latency.plot(xs, [rows[c]["latency_ms"]["p99"] for c in xs], marker="o", label=label)
+for server, label in SERVERS:
+    by_count = {r["connections"]: r for r in sweep if r["server"] == server}
+    xs = [c for c in counts if c in by_count]
+    if not xs:
+        continue
+    name = {"kabar": "Kabar send (durable)", "redis-always": "Redis RPUSH, appendfsync always",
+            "redis-memory": "Redis RPUSH, no persistence"}.get(server, label)
+    throughput.plot(xs, [by_count[c]["ops_per_sec"] for c in xs], marker="o", label=name)
+    latency.plot(xs, [by_count[c]["p99_us"] / 1000 for c in xs], marker="o", label=name)
 for axis, title in ((throughput, "requests per second"), (latency, "p99 latency (ms)")):
     axis.set_xscale("log")
-    axis.set_xlabel("connections")
+    axis.set_xlabel("connections (chatload, pipeline 1)")
     axis.set_title(title)
     axis.grid(True, alpha=0.3)
     axis.legend()
