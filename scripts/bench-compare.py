@@ -16,10 +16,12 @@ The servers, each started once, on loopback:
 - redis-memory: `redis-server --save "" --appendonly no` (nothing on disk: the ceiling);
 - ngircd: ngIRCd with penalties off (one-to-one PRIVMSG forwarded in memory), when installed.
 
-The workloads (chatload, 50 connections, 32-byte messages, demo users):
-send P1 and P16 (Redis: RPUSH; ngIRCd: PRIVMSG + PING at P1), ping P1 and P16, mix P1
-(Kabar only: 9 sends to 1 inbox), and send P1 with 50 subscribed connections of the
-recipients (Kabar only; scripts/subscribers.py holds them).
+The workloads (chatload, 50 connections, 32-byte messages, the demo users):
+send P1 and P16 (Redis: RPUSH; ngIRCd: PRIVMSG + PING), ping P1 and P16, mix P1
+(Kabar only: 9 sends to 1 inbox); and, Kabar only, send P1 among 50 users (connection i
+logged in as user i, sending to user i+1), without and then with a subscribed connection
+of every one of them (scripts/subscribers.py holds them): live delivery must not slow the
+plain send path.
 
 With --sweep, also durable send P1 against 1, 10, 50, 200 and 1,000 connections (Kabar,
 both Redis), one run each; Kabar's connections bind to one session with chatload's --token.
@@ -68,10 +70,20 @@ WORKLOADS = {
     "mix c50 P1": {
         "kabar": ["--mode", "progjar", "--op", "mix", "--pipeline", "1"],
     },
-    "send c50 P1, 50 subscribers": {
+    # 50 users, connection i logged in as user i and sending to user i+1: without
+    # subscribers, then with each user's other connection subscribed (every message is a
+    # `message` event for its recipient and a `sent` event for its sender).
+    "send c50 P1, 50 users": {
+        "kabar": ["--mode", "progjar", "--op", "send", "--pipeline", "1"],
+    },
+    "send c50 P1, 50 users subscribed": {
         "kabar": ["--mode", "progjar", "--op", "send", "--pipeline", "1"],
     },
 }
+
+# The users of the 50-user workloads, registered once at the start.
+FIFTY_USERS = [f"load{index:02d}" for index in range(50)]
+FIFTY_PASSWORD = "loadtest-password"
 
 
 def cpu_seconds(pid):
@@ -132,6 +144,20 @@ PAM = no
 """)
         servers["ngircd"] = Server("ngircd", [ngircd, "--nodaemon", "--config", configuration], port)
     return servers
+
+
+def register_users(port, users, password):
+    import socket
+    for user in users:
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.sendall(f"register {user} {password} Load Bench\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += connection.recv(4096)
+        connection.close()
+        reply = json.loads(data.split(b"\r\n\r\n")[0])
+        if reply.get("status") != "OK" and "Sudah Ada" not in reply.get("message", ""):
+            sys.exit(f"could not register {user}: {reply}")
 
 
 def run_chatload(arguments, server, extra, duration):
@@ -226,19 +252,21 @@ def main():
     parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--out", default="bench-results")
-    parser.add_argument("--only", help="comma-separated workload names")
+    parser.add_argument("--only", help="workload names, separated by semicolons")
     parser.add_argument("--no-irc", action="store_true")
     parser.add_argument("--sweep", action="store_true", help="also send P1 against 1 to 1,000 connections")
     parser.add_argument("--sweep-duration", type=float, default=5)
     arguments = parser.parse_args()
     workloads = {name: servers for name, servers in WORKLOADS.items()
-                 if not arguments.only or name in arguments.only.split(",")}
+                 if not arguments.only or name in arguments.only.split(";")}
 
     os.makedirs(arguments.out, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="kabar-bench-")
     servers = start_servers(arguments, folder)
     time.sleep(1)
     subscriber_port = servers["kabar"].port
+    if any("50 users" in workload for workload in workloads):
+        register_users(subscriber_port, FIFTY_USERS, FIFTY_PASSWORD)
     try:
         with open(os.path.join(arguments.out, "compare.jsonl"), "a") as out:
             for round_number in range(1, arguments.rounds + 1):
@@ -247,14 +275,18 @@ def main():
                     names = [name for name in commands if name in servers]
                     shift = (round_number - 1) % len(names)
                     for name in names[shift:] + names[:shift]:
+                        extra = list(commands[name])
+                        if "50 users" in workload:
+                            extra += ["--users", ",".join(FIFTY_USERS), "--password", FIFTY_PASSWORD]
                         subscribers = None
-                        if "subscribers" in workload:
+                        if "subscribed" in workload:
                             subscribers = subprocess.Popen(
                                 [sys.executable, os.path.join(os.path.dirname(__file__), "subscribers.py"),
-                                 str(subscriber_port), "50"], stdout=subprocess.PIPE, text=True)
+                                 str(subscriber_port), "50", "--users", ",".join(FIFTY_USERS),
+                                 "--password", FIFTY_PASSWORD], stdout=subprocess.PIPE, text=True)
                             if subscribers.stdout.readline().strip() != "ready":
                                 sys.exit("the subscribers did not start")
-                        row = run_chatload(arguments, servers[name], commands[name], arguments.duration)
+                        row = run_chatload(arguments, servers[name], extra, arguments.duration)
                         if subscribers:
                             subscribers.terminate()
                             received = json.loads(subscribers.communicate()[0].strip().splitlines()[-1])

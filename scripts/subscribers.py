@@ -3,7 +3,8 @@
 
     scripts/subscribers.py PORT COUNT [--users messi,henderson,lineker] [--password surabaya]
 
-Connection i logs in as users[i % len(users)] and sends `subscribe TOKEN`; from then on
+Connection i logs in as users[i % len(users)], reads its inbox (so that nothing waits to
+be replayed) and sends `subscribe TOKEN`; from then on
 it only reads (events are counted by their frame terminator, not parsed, so that this
 process costs little CPU beside the server). It prints "ready" on standard output once
 every connection is subscribed, and on SIGTERM or SIGINT one JSON line with the number
@@ -36,6 +37,12 @@ def subscribe(port, user, password):
     reply, _ = read_reply(connection)
     if reply.get("status") != "OK":
         sys.exit(f"auth {user} failed: {reply}")
+    # Read what is waiting first (`inbox` marks it read), so that the subscription starts
+    # with no replay of earlier runs' messages: only the load's own events are counted.
+    connection.sendall(f"inbox {reply['tokenid']}\r\n".encode())
+    inbox, _ = read_reply(connection)
+    if inbox.get("status") != "OK":
+        sys.exit(f"inbox {user} failed: {inbox}")
     connection.sendall(f"subscribe {reply['tokenid']}\r\n".encode())
     reply, rest = read_reply(connection)
     if reply.get("status") != "OK":
