@@ -17,7 +17,13 @@ import Glibc
 ///
 /// Parsing, `ping`, refusals and reply encoding never leave the event loop. A `send`
 /// with a known session goes to the store at once and the next line is dispatched
-/// without waiting, so one connection's pipelined requests share a group commit.
+/// without waiting, so one connection's pipelined requests share a group commit. The
+/// replies ready within one burst of reads (a pipelined batch of `ping`s, say) are written
+/// as one buffer at the burst's end.
+///
+/// It also closes the connection when NIO's `IdleStateHandler`, which sits right before
+/// it (after the line decoder), reports that no request line arrived within the idle
+/// timeout.
 ///
 /// Back-pressure: it stops reading from the socket while lines wait (behind an
 /// exclusive request, or with ``maximumInFlight`` replies outstanding) or while the
