@@ -9,8 +9,9 @@ connections, the given pipeline depth, 2 s warm-up then 6 s), and divides each t
 group's CPU time over the whole run (from /proc/PID/task/*/stat) by the requests of the
 whole run: for `send` the messages stored (counted in the file afterwards), otherwise
 chatload's count scaled to the warm-up. Groups: the store (`kabar-sqlite`), its log
-flusher (`kabar-flush`, which also resumes the callers), the event loops (`loop`) and the
-rest (`other`: mostly the password hashing of the 50 logins, which the run includes).
+flusher (`kabar-flush`, which also resumes the callers), the event loops (`loop`), the
+password hashing of the 50 logins, which the run includes (`hashing`, the `kabar-work-N`
+threads), and the rest (`other`).
 One line per run, e.g. BENCHMARKS.md's "Issue 14" table."""
 import argparse
 import json
@@ -26,7 +27,12 @@ from processes import free_port, threads, wait_for_port
 def groups(pid):
     totals = {}
     for name, cpu, _ in threads(pid):
-        key = "loop" if name.startswith("NIO-ELT") else name if name in ("kabar-sqlite", "kabar-flush") else "other"
+        if name.startswith("NIO-ELT"):
+            key = "loop"
+        elif name.startswith("kabar-work-"):
+            key = "hashing"
+        else:
+            key = name if name in ("kabar-sqlite", "kabar-flush") else "other"
         totals[key] = totals.get(key, 0) + cpu
     return totals
 

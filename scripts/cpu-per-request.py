@@ -70,7 +70,7 @@ def measure_kabar(server_binary, bench_binary):
             # Each run logs its users in once (scrypt, ~50 ms each, on the server's thread
             # pool `TP-*`): that is not the requests' cost, so those threads are left out.
             output, generator, served = run_measured(bench + ["--duration", str(KABAR_SECONDS), "--json"], server.pid,
-                                                     leaving_out="TP-")
+                                                     leaving_out="kabar-work-")
             result = json.loads(output)
             rows.append(row("Kabar", operation, pipeline, result["requests"], result["requests_per_second"],
                             generator, served))
