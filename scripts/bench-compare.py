@@ -41,7 +41,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from processes import free_port, threads, wait_for_port  # noqa: E402
+import socket  # noqa: E402
+
+from processes import free_port, request, threads, wait_for_port  # noqa: E402
 
 CONNECTIONS = 50
 
@@ -146,16 +148,15 @@ PAM = no
     return servers
 
 
+def reply_of(connection, line):
+    """The JSON reply to one request line."""
+    return json.loads(request(connection, line).split(b"\r\n\r\n")[0])
+
+
 def register_users(port, users, password):
-    import socket
     for user in users:
-        connection = socket.create_connection(("127.0.0.1", port))
-        connection.sendall(f"register {user} {password} Load Bench\r\n".encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += connection.recv(4096)
-        connection.close()
-        reply = json.loads(data.split(b"\r\n\r\n")[0])
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            reply = reply_of(connection, f"register {user} {password} Load Bench")
         if reply.get("status") != "OK" and "Sudah Ada" not in reply.get("message", ""):
             sys.exit(f"could not register {user}: {reply}")
 
@@ -163,24 +164,10 @@ def register_users(port, users, password):
 def drain_inboxes(port, users, password):
     """Reads (and so marks read) every unread message of `users`: before a mix run, so
     that its first `inbox`es do not carry the earlier workloads' millions of messages."""
-    import socket
-
-    def request(connection, line):
-        connection.sendall(line.encode())
-        data = b""
-        while not data.endswith(b"\r\n\r\n"):
-            chunk = connection.recv(1 << 20)
-            if not chunk:
-                sys.exit("the server closed the connection while draining an inbox")
-            data += chunk
-        return data
-
     for user in users:
-        connection = socket.create_connection(("127.0.0.1", port))
-        reply = json.loads(request(connection, f"auth {user} {password}\r\n").split(b"\r\n\r\n")[0])
-        token = reply["tokenid"]
-        request(connection, f"inbox {token}\r\n")
-        connection.close()
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            token = reply_of(connection, f"auth {user} {password}")["tokenid"]
+            request(connection, f"inbox {token}")
 
 
 def run_chatload(arguments, server, extra, duration):
@@ -201,14 +188,8 @@ def run_chatload(arguments, server, extra, duration):
 def demo_token(port):
     """A session token of messi's, for chatload's --token (the sweep's many connections
     bind to it instead of each hashing a password)."""
-    import socket
-    connection = socket.create_connection(("127.0.0.1", port))
-    connection.sendall(b"auth messi surabaya\r\n")
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += connection.recv(4096)
-    connection.close()
-    return json.loads(data.split(b"\r\n\r\n")[0])["tokenid"]
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        return reply_of(connection, "auth messi surabaya")["tokenid"]
 
 
 def sweep(arguments, servers, out):

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from processes import free_port, wait_for_port
+from processes import free_port, request, wait_for_port
 
 SERVER = sys.argv[1]
 MESSAGES = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
@@ -32,17 +32,6 @@ def serve(database):
                                stderr=subprocess.DEVNULL)
     wait_for_port(port, process, "kabar-server")
     return process, port
-
-
-def request(connection, line):
-    connection.sendall(line.encode() + b"\r\n")
-    reply = b""
-    while not reply.endswith(b"\r\n\r\n"):
-        chunk = connection.recv(1 << 20)
-        if not chunk:
-            sys.exit("the server closed the connection")
-        reply += chunk
-    return reply
 
 
 def timed(connection, line, rounds):

@@ -8,10 +8,10 @@ Starts SERVER_BINARY with --demo on a fresh SQLite file, drives it with chatload
 connections, the given pipeline depth, 2 s warm-up then 6 s), and divides each thread
 group's CPU time over the whole run (from /proc/PID/task/*/stat) by the requests of the
 whole run: for `send` the messages stored (counted in the file afterwards), otherwise
-chatload's count scaled to the warm-up. Groups: the store (`kabar-sqlite`), its log
-flusher (`kabar-flush`, which also resumes the callers), the event loops (`loop`), the
-password hashing of the 50 logins, which the run includes (`hashing`, the `kabar-work-N`
-threads), and the rest (`other`).
+chatload's count scaled to the warm-up. The groups are `processes.thread_groups`'s (the
+password hashing of the 50 logins, which the run includes, is its own group).
+`scripts/cpu-per-message.py` measures a window inside the load instead, for sends only,
+driven by `kabar-bench`; this one drives with chatload and also takes `ping`.
 One line per run, e.g. BENCHMARKS.md's "Issue 14" table."""
 import argparse
 import json
@@ -21,20 +21,7 @@ import subprocess
 import tempfile
 import time
 
-from processes import free_port, threads, wait_for_port
-
-
-def groups(pid):
-    totals = {}
-    for name, cpu, _ in threads(pid):
-        if name.startswith("NIO-ELT"):
-            key = "loop"
-        elif name.startswith("kabar-work-"):
-            key = "hashing"
-        else:
-            key = name if name in ("kabar-sqlite", "kabar-flush") else "other"
-        totals[key] = totals.get(key, 0) + cpu
-    return totals
+from processes import free_port, thread_groups, wait_for_port
 
 
 def main():
@@ -50,11 +37,11 @@ def main():
                                "--database", f"{folder}/kabar.sqlite", "--log-level", "warning"])
     wait_for_port(port, server, "kabar-server")
     time.sleep(0.5)
-    before = groups(server.pid)
+    before, _ = thread_groups(server.pid)
     output = subprocess.run([arguments.chatload, "--port", str(port), "--conns", "50", "--op", arguments.op,
                              "--pipeline", arguments.pipeline, "--duration", "6", "--warmup", "2", "--json"],
                             capture_output=True, text=True, check=True).stdout
-    after = groups(server.pid)
+    after, _ = thread_groups(server.pid)
     server.terminate()
     server.wait()
     result = json.loads(output)
@@ -62,8 +49,7 @@ def main():
         requests = sqlite3.connect(f"{folder}/kabar.sqlite").execute("SELECT count(*) FROM messages").fetchone()[0]
     else:
         requests = result["ok"] * 8 / 6
-    per_request = "  ".join(f"{group} {(after[group] - before.get(group, 0)) * 1e6 / requests:.2f} µs"
-                            for group in sorted(after))
+    per_request = "  ".join(f"{group} {(after[group] - before[group]) * 1e6 / requests:.2f} µs" for group in after)
     print(f"{os.path.basename(arguments.server)} {arguments.op} P{arguments.pipeline}: {result['ops_per_sec']:,.0f}/s, "
           f"p99 {result['p99_us'] / 1000:.1f} ms; per request: {per_request}")
 

@@ -13,8 +13,8 @@ over a 5-second window in the middle of the load divides each thread's CPU time 
 
 The kabar-bench arguments after `--` must make it store messages (`--op send` or `mix`).
 Threads are grouped as the store (`kabar-sqlite`), its log flusher (`kabar-flush`, which
-also resumes the callers), the event loops (`NIO-ELT-*`) and the rest (scrypt's thread
-pool, Dispatch). A second line gives each group's time waiting on
+also resumes the callers), the event loops (`NIO-ELT-*`), the password hashing
+(`kabar-work-N`) and the rest (Dispatch). A second line gives each group's time waiting on
 a run queue (runnable, but no CPU free; from /proc/PID/task/*/schedstat) in milliseconds
 per second of the window: when it is large while the machine is not fully busy, the
 threads wake each other in bursts and the chain of hand-offs, not CPU, sets the rate."""
@@ -27,21 +27,9 @@ import sys
 import tempfile
 import time
 
-from processes import free_port, threads, wait_for_port
+from processes import free_port, thread_groups, wait_for_port
 
 WINDOW_SECONDS = 5
-
-
-def thread_seconds(pid):
-    """CPU seconds and run-queue seconds so far of each group of the process's threads."""
-    cpu = {"store": 0.0, "flusher": 0.0, "event loops": 0.0, "other": 0.0}
-    waiting = dict(cpu)
-    groups = {"kabar-sqlite": "store", "kabar-flush": "flusher"}
-    for name, cpu_seconds, waiting_seconds in threads(pid):
-        group = groups.get(name) or ("event loops" if name.startswith("NIO-ELT") else "other")
-        cpu[group] += cpu_seconds
-        waiting[group] += waiting_seconds
-    return cpu, waiting
 
 
 def stored_messages(database):
@@ -78,9 +66,9 @@ def main():
         while stored_messages(database) == 0 and load.poll() is None:
             time.sleep(0.05)
         time.sleep(1)
-        (cpu_before, waiting_before), messages_before = thread_seconds(server.pid), stored_messages(database)
+        (cpu_before, waiting_before), messages_before = thread_groups(server.pid), stored_messages(database)
         time.sleep(WINDOW_SECONDS)
-        (cpu_after, waiting_after), messages_after = thread_seconds(server.pid), stored_messages(database)
+        (cpu_after, waiting_after), messages_after = thread_groups(server.pid), stored_messages(database)
         if load.poll() is not None:
             sys.exit("the load ended inside the window")
         load.communicate()

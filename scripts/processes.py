@@ -1,4 +1,5 @@
-"""What the measuring scripts share: loopback ports, and the CPU a process's threads spent."""
+"""What the measuring scripts share: loopback ports, one request to Kabar, and the CPU a
+process's threads spent."""
 import os
 import pathlib
 import socket
@@ -37,3 +38,34 @@ def threads(pid):
         except FileNotFoundError:  # the thread ended meanwhile
             continue
         yield name, (int(fields[11]) + int(fields[12])) / ticks, int(schedstat[1]) / 1e9
+
+
+def request(connection, line):
+    """Sends one request line to Kabar and returns its whole reply (bytes, ending in the
+    blank line that ends every reply); exits if the server closes the connection."""
+    connection.sendall(line.encode() + b"\r\n")
+    reply = b""
+    while not reply.endswith(b"\r\n\r\n"):
+        chunk = connection.recv(1 << 20)
+        if not chunk:
+            sys.exit("the server closed the connection")
+        reply += chunk
+    return reply
+
+
+def thread_groups(pid):
+    """CPU seconds and run-queue seconds so far of each group of a kabar-server's threads:
+    the store (`kabar-sqlite`), its flusher (`kabar-flush`), the event loops, the password
+    hashing (`kabar-work-N`) and the rest."""
+    cpu = {"store": 0.0, "flusher": 0.0, "event loops": 0.0, "hashing": 0.0, "other": 0.0}
+    waiting = dict(cpu)
+    for name, cpu_seconds, waiting_seconds in threads(pid):
+        if name.startswith("NIO-ELT"):
+            group = "event loops"
+        elif name.startswith("kabar-work-"):
+            group = "hashing"
+        else:
+            group = {"kabar-sqlite": "store", "kabar-flush": "flusher"}.get(name, "other")
+        cpu[group] += cpu_seconds
+        waiting[group] += waiting_seconds
+    return cpu, waiting

@@ -13,8 +13,7 @@ final class DeferredStatementsTests {
     let database: SQLiteDatabase
 
     init() throws {
-        directory = NSTemporaryDirectory() + "kabar-deferred-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try makeTemporaryDirectory()
         database = try SQLiteDatabase(
             path: directory + "/kabar.sqlite",
             migrations: ["CREATE TABLE pairs (name TEXT PRIMARY KEY, times INTEGER NOT NULL); CREATE TABLE t (v INTEGER)"]

@@ -22,7 +22,7 @@ struct DeferredStatements {
     }
 
     /// In the order they were first left.
-    private(set) var pending: [Statement] = []
+    private var pending: [Statement] = []
     private var known: Set<Statement> = []
 
     var isEmpty: Bool { pending.isEmpty }

@@ -30,9 +30,7 @@ final class JobQueue: @unchecked Sendable {
         defer { condition.unlock() }
         while pending.isEmpty && !isClosed { condition.wait() }
         guard !pending.isEmpty else { return nil }
-        let batch = Array(pending.prefix(maximum))
-        pending.removeFirst(batch.count)
-        return batch
+        return takeJobs(upTo: maximum)
     }
 
     /// While `keepWaiting()` holds, waits for work and returns up to `maximum` jobs; nil
@@ -41,15 +39,18 @@ final class JobQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while keepWaiting() {
-            if !pending.isEmpty {
-                let batch = Array(pending.prefix(maximum))
-                pending.removeFirst(batch.count)
-                return batch
-            }
+            if !pending.isEmpty { return takeJobs(upTo: maximum) }
             guard !isClosed else { return nil }
             condition.wait()
         }
         return nil
+    }
+
+    /// The oldest `maximum` waiting jobs, taken off the queue; `condition` must be held.
+    private func takeJobs(upTo maximum: Int) -> [DatabaseJob] {
+        let jobs = Array(pending.prefix(maximum))
+        pending.removeFirst(jobs.count)
+        return jobs
     }
 
     /// Wakes a worker waiting in ``moreJobs(maximum:while:)`` to check its condition again.

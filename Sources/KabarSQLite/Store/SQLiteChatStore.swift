@@ -338,11 +338,11 @@ public final class SQLiteChatStore: ChatStore {
     static let conversationsQuery = """
         SELECT \(messageColumns), p.username, p.name, p.country
         FROM (
-            SELECT p.username, p.name, p.country, max(
+            SELECT peer.username, peer.name, peer.country, max(
                 coalesce((SELECT max(id) FROM messages WHERE recipient_id = c.user_id AND sender_username = c.peer_username), 0),
-                coalesce((SELECT max(id) FROM messages WHERE recipient_id = p.id AND sender_username = ?), 0)
+                coalesce((SELECT max(id) FROM messages WHERE recipient_id = peer.id AND sender_username = ?), 0)
             ) AS last_id
-            FROM conversation_peers c JOIN users p ON p.username = c.peer_username
+            FROM conversation_peers c JOIN users peer ON peer.username = c.peer_username
             WHERE c.user_id = ?
         ) p
         JOIN messages m ON m.id = p.last_id JOIN users r ON r.id = m.recipient_id
