@@ -195,8 +195,7 @@ let package = Package(
             dependencies: [
                 "KabarProtocol",
                 "KabarFuzzing",
-                .product(name: "NIOTestUtils", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings

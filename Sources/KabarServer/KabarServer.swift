@@ -126,21 +126,16 @@ public final class KabarServer: Service, Sendable {
         let pipeline = channel.pipeline.syncOperations
         if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }
         try pipeline.addHandler(AdmissionHandler(admission: admission, logger: logger))
-        // Handlers that care about bytes or writability, not requests, sit before the
-        // decoder: each request line passes through every handler after it.
+        // Every handler here sees each read once, however many request lines it brings:
+        // the connection handler cuts reads into lines itself.
         try pipeline.addHandler(StalledReaderCloser(timeout: configuration.stalledReaderTimeout.timeAmount))
-        try pipeline.addHandler(
-            ByteToMessageHandler(LineFrameDecoder(maximumLineLength: configuration.maximumLineLength))
-        )
-        // Next to the decoder, so that it sees the socket's reads as they are.
         try pipeline.addHandler(ReadStopper(drainTime: configuration.shutdownDrainTime.timeAmount))
-        if let rate = configuration.requestsPerSecond {
-            try pipeline.addHandler(RequestRateLimiter(requestsPerSecond: rate, burst: configuration.requestBurst))
-        }
-        // After the decoder, so that only complete request lines count as activity; the
-        // connection handler closes the connection when it reports the reading side idle.
-        try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout.timeAmount))
-        try pipeline.addHandler(ConnectionHandler(dispatcher: dispatcher, connection: context, logger: logger))
+        let limits = ConnectionHandler.Limits(
+            maximumLineLength: configuration.maximumLineLength,
+            idleTimeout: configuration.idleTimeout.timeAmount,
+            requestRate: configuration.requestsPerSecond.map { ($0, configuration.requestBurst) }
+        )
+        try pipeline.addHandler(ConnectionHandler(dispatcher: dispatcher, connection: context, limits: limits, logger: logger))
     }
 }
 

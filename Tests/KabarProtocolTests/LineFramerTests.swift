@@ -1,7 +1,5 @@
 import KabarProtocol
 import NIOCore
-import NIOEmbedded
-import NIOTestUtils
 import Testing
 
 @Suite("Line framing")
@@ -68,27 +66,52 @@ struct LineFramerTests {
         #expect(after == [.line(ByteBuffer(string: "ping"))])
     }
 
-    @Test("ByteToMessageDecoderVerifier: byte by byte and all at once")
-    func verifier() throws {
-        let input = ByteBuffer(string: "auth messi surabaya\r\nsend henderson hi\nping\r\n")
-        let expected: [LineFramer.Frame] = [
-            .line(ByteBuffer(string: "auth messi surabaya")), .line(ByteBuffer(string: "send henderson hi")),
-            .line(ByteBuffer(string: "ping")),
-        ]
-        try ByteToMessageDecoderVerifier.verifyDecoder(
-            inputOutputPairs: [(input, expected)],
-            decoderFactory: { LineFrameDecoder(maximumLineLength: 64) }
-        )
+    /// Every frame `IncomingLines` cuts from `chunks`, one read per chunk.
+    private func incomingFrames(_ chunks: [String], limit: Int) -> [LineFramer.Frame] {
+        var lines = IncomingLines(maximumLineLength: limit)
+        var frames: [LineFramer.Frame] = []
+        for chunk in chunks {
+            lines.append(ByteBuffer(string: chunk))
+            while let frame = lines.popFirst() { frames.append(frame) }
+        }
+        return frames
     }
 
-    @Test("EmbeddedChannel: a partial line at EOF is not a request, and finish is clean")
-    func embedded() throws {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(LineFrameDecoder(maximumLineLength: 8)))
-        try channel.writeInbound(ByteBuffer(string: "ping\r\n0123456789\r\nping\r\npart"))
-        #expect(try channel.readInbound(as: LineFramer.Frame.self) == .line(ByteBuffer(string: "ping")))
-        #expect(try channel.readInbound(as: LineFramer.Frame.self) == .tooLong)
-        #expect(try channel.readInbound(as: LineFramer.Frame.self) == .line(ByteBuffer(string: "ping")))
-        #expect(try channel.readInbound(as: LineFramer.Frame.self) == nil)
-        #expect(try channel.finish().isClean)
+    @Test("IncomingLines: byte by byte and all at once give the same frames")
+    func incomingLinesSplits() {
+        let input = "auth messi surabaya\r\nsend henderson hi\nping\r\n0123456789012345678901234567890123456789\r\nping\n"
+        let expected: [LineFramer.Frame] = [
+            .line(ByteBuffer(string: "auth messi surabaya")), .line(ByteBuffer(string: "send henderson hi")),
+            .line(ByteBuffer(string: "ping")), .tooLong, .line(ByteBuffer(string: "ping")),
+        ]
+        #expect(incomingFrames([input], limit: 24) == expected)
+        #expect(incomingFrames(input.map { String($0) }, limit: 24) == expected)
+        #expect(incomingFrames(["auth messi sura", "baya\r\nsend henderson hi\nping\r", "\n012345678901234567890",
+                                "1234567890123456789\r\nping\n"], limit: 24) == expected)
+    }
+
+    @Test("IncomingLines: one read's lines wait while later reads add to the unfinished one")
+    func incomingLinesKeepFrames() {
+        var lines = IncomingLines(maximumLineLength: 64)
+        #expect(lines.append(ByteBuffer(string: "ping\r\nsend henderson one\r\nsend hen")) == 2)
+        #expect(lines.append(ByteBuffer(string: "derson two")) == 0)
+        #expect(lines.append(ByteBuffer(string: "\r\ninbox\r\n")) == 2)
+        #expect(lines.count == 4)
+        var taken: [LineFramer.Frame] = []
+        while let frame = lines.popFirst() { taken.append(frame) }
+        #expect(taken == ["ping", "send henderson one", "send henderson two", "inbox"].map { .line(ByteBuffer(string: $0)) })
+        #expect(lines.isEmpty)
+    }
+
+    @Test("IncomingLines: an unfinished line at the end of input is not a request; lines cut before it stay")
+    func incomingLinesEndOfInput() {
+        var lines = IncomingLines(maximumLineLength: 8)
+        lines.append(ByteBuffer(string: "ping\r\n0123456789\r\nping\r\npart"))
+        lines.endOfInput()
+        lines.append(ByteBuffer(string: "ial\r\n"))
+        var taken: [LineFramer.Frame] = []
+        while let frame = lines.popFirst() { taken.append(frame) }
+        // "ial" after the end is a line of its own: what came before the end was dropped.
+        #expect(taken == [.line(ByteBuffer(string: "ping")), .tooLong, .line(ByteBuffer(string: "ping")), .line(ByteBuffer(string: "ial"))])
     }
 }

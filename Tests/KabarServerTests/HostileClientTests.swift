@@ -30,6 +30,23 @@ struct HostileClientTests {
         }
     }
 
+    @Test("a graceful shutdown answers the lines flood control holds at once, not at its rate")
+    func floodControlAtShutdown() async throws {
+        try await withTestServer(configure: {
+            $0.requestsPerSecond = 1
+            $0.requestBurst = 1
+        }) { server in
+            let flooder = try await server.rawClient()
+            try await flooder.send(String(repeating: "ping\r\n", count: 30))
+            #expect(try await flooder.readReplies(1) == [Expected.pong])
+            // At one a second the other 29 would take 29 s: the drain lets them go at once.
+            async let shutdown: Void = server.beginShutdown()
+            let rest = try await flooder.readUntilClosed(timeout: .seconds(15 * testTimeScale))
+            await shutdown
+            #expect(rest == String(repeating: Expected.pong, count: 29))
+        }
+    }
+
     @Test("a client that never reads: the server stops reading it, stays small, and disconnects it")
     func neverReads() async throws {
         let directory = try makeTemporaryDirectory()

@@ -15,15 +15,21 @@ import Glibc
 ///                                                 └─ exclusive: a task ─────┘   request order
 ///                                                    (later lines wait)
 ///
-/// Parsing, `ping`, refusals and reply encoding never leave the event loop. A `send`
-/// with a known session goes to the store at once and the next line is dispatched
-/// without waiting, so one connection's pipelined requests share a group commit. The
-/// replies ready within one burst of reads (a pipelined batch of `ping`s, say) are written
-/// as one buffer at the burst's end.
+/// Framing, parsing, `ping`, refusals and reply encoding never leave the event loop. Each
+/// read is cut into lines at once (``IncomingLines``), so a pipelined burst is one trip
+/// down the pipeline, not one per line. A `send` with a known session goes to the store at
+/// once and the next line is dispatched without waiting, so one connection's pipelined
+/// requests share a group commit. The replies ready within one burst of reads (a
+/// pipelined batch of `ping`s, say) are written as one buffer at the burst's end.
 ///
-/// It also closes the connection when NIO's `IdleStateHandler`, which sits right before
-/// it (after the line decoder), reports that no request line arrived within the idle
-/// timeout.
+/// The per-connection limits of ``Limits`` are its state too:
+/// - flood control: each line spends a token of a ``TokenBucket``; without one the line
+///   waits (and reading with it) until the bucket refills. Nothing is dropped: the client
+///   is slowed down, TCP pushes back on it, and every request it sent is answered. At a
+///   graceful shutdown (``ConnectionQuiesceEvent``) the lines already read go at once;
+/// - the idle timeout: a connection on which no complete request line arrived for that
+///   long is closed (a client trickling the bytes of a line that never ends does not
+///   keep its slot).
 ///
 /// Back-pressure: it stops reading from the socket while lines wait (behind an
 /// exclusive request, or with ``maximumInFlight`` replies outstanding) or while the
@@ -36,9 +42,20 @@ import Glibc
 /// subscription's replay right behind its `subscribe` reply and before any later reply,
 /// and a client that leaves more than 1 MiB of events unread is disconnected.
 final class ConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = LineFramer.Frame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = NIOAny
     typealias OutboundOut = ByteBuffer
+
+    /// What one connection may send.
+    struct Limits {
+        /// The longest request line, in bytes, terminator excluded.
+        var maximumLineLength: Int
+        /// A connection with no request line for this long is closed.
+        var idleTimeout: TimeAmount
+        /// Request lines a second before the connection is slowed down, and how many may
+        /// come at once above that rate; nil for no limit.
+        var requestRate: (perSecond: Int, burst: Int)?
+    }
 
     /// The most requests of one connection dispatched and not yet answered.
     static let maximumInFlight = 128
@@ -56,7 +73,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let logger: Logger
     private var connection: ConnectionContext
     /// Lines read and not dispatched yet.
-    private var waitingLines = CircularBuffer<LineFramer.Frame>(initialCapacity: 4)
+    private var waitingLines: IncomingLines
+    /// Flood control's tokens; nil for no limit.
+    private var requestTokens: TokenBucket?
+    /// Lets waiting lines go when the bucket has refilled.
+    private var scheduledTokenRefill: Scheduled<Void>?
+    /// A graceful shutdown began: the lines read are answered without waiting for tokens.
+    private var isDraining = false
+    private let idleTimeout: TimeAmount
+    private var lastLineReadAt = NIODeadline.now()
+    private var sawLineInRead = false
+    private var scheduledIdleCheck: Scheduled<Void>?
     /// One slot per dispatched request that gets a reply, oldest first.
     private var replies = CircularBuffer<ReplySlot>(initialCapacity: 4)
     /// The number of the slot at the front of `replies`, counting from the first request.
@@ -73,28 +100,39 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var isAdvancing = false
     private var needsAnotherPass = false
 
-    init(dispatcher: RequestDispatcher, connection: ConnectionContext, logger: Logger) {
+    init(dispatcher: RequestDispatcher, connection: ConnectionContext, limits: Limits, logger: Logger) {
         self.dispatcher = dispatcher
         self.connection = connection
         self.logger = logger
+        self.waitingLines = IncomingLines(maximumLineLength: limits.maximumLineLength)
+        self.idleTimeout = limits.idleTimeout
+        if let rate = limits.requestRate {
+            requestTokens = TokenBucket(rate: Double(rate.perSecond), burst: Double(max(1, rate.burst)), now: .now())
+        }
     }
 
     // MARK: - Events
 
     func channelActive(context: ChannelHandlerContext) {
         logger.info("connection opened", metadata: ["peer": "\(connection.clientAddress)"])
+        lastLineReadAt = .now()
+        scheduleIdleCheck(in: idleTimeout, context: context)
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isInputClosed else { return }
         isInsideRead = true
-        waitingLines.append(unwrapInboundIn(data))
+        if waitingLines.append(unwrapInboundIn(data)) > 0 { sawLineInRead = true }
         advance(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         isInsideRead = false
+        if sawLineInRead {
+            sawLineInRead = false
+            lastLineReadAt = .now()  // once per burst of reads, as NIO's IdleStateHandler does
+        }
         advance(context: context)
         context.fireChannelReadComplete()
     }
@@ -105,16 +143,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // No request line arrived within the idle timeout (NIO's `IdleStateHandler` sits
-        // after the line decoder: a client trickling bytes of a line that never ends does
-        // not keep its slot).
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            context.close(promise: nil)
-            return
-        }
         if case .inputClosed? = event as? ChannelEvent {
             isInputClosed = true
             isInsideRead = false
+            waitingLines.endOfInput()
+            advance(context: context)
+        } else if event is ConnectionQuiesceEvent {
+            isDraining = true
             advance(context: context)
         }
         context.fireUserInboundEventTriggered(event)
@@ -123,10 +158,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
         waitingLines.removeAll()
+        cancelTimers()
         outbox.end()
         // An exclusive request still running may bind the connection; forget it after.
         if !isExclusiveRunning { connectionEnded() }
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -155,12 +195,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
         isAdvancing = true
         repeat {
             needsAnotherPass = false
+            // Read once: the lines of one pass spend their tokens at one moment.
+            let now = requestTokens == nil || isDraining ? nil : NIODeadline.now()
             while !isClosed, !isExclusiveRunning, context.channel.isWritable, !waitingLines.isEmpty {
                 if replies.count >= Self.maximumInFlight {
                     writeReadyReplies(context: context)
                     guard replies.count < Self.maximumInFlight else { break }
                 }
-                dispatch(waitingLines.removeFirst(), context: context)
+                if let now, !takeRequestToken(at: now, context: context) { break }
+                dispatch(waitingLines.popFirst()!, context: context)
             }
             // Inside a burst of reads the replies (and events) wait for the burst's end,
             // which writes them as one buffer: a pipelined burst of 16 `ping`s is one
@@ -184,6 +227,45 @@ final class ConnectionHandler: ChannelDuplexHandler {
             context.flush()
             context.close(promise: nil)
         }
+    }
+
+    /// Spends flood control's token for the next line, or plans to try again when the
+    /// bucket will have one. - Returns: whether the line may go.
+    private func takeRequestToken(at now: NIODeadline, context: ChannelHandlerContext) -> Bool {
+        guard var tokens = requestTokens else { return true }
+        defer { requestTokens = tokens }
+        let delay = tokens.delayUntilAvailable(at: now)
+        guard delay == .zero else {
+            if scheduledTokenRefill == nil {
+                scheduledTokenRefill = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+                    self.scheduledTokenRefill = nil
+                    self.advance(context: context)
+                }
+            }
+            return false
+        }
+        tokens.spend(at: now)
+        return true
+    }
+
+    /// Closes the connection once no request line has arrived for the idle timeout.
+    private func scheduleIdleCheck(in delay: TimeAmount, context: ChannelHandlerContext) {
+        scheduledIdleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            let quiet = NIODeadline.now() - self.lastLineReadAt
+            if quiet >= self.idleTimeout {
+                self.scheduledIdleCheck = nil
+                context.close(promise: nil)
+            } else {
+                self.scheduleIdleCheck(in: self.idleTimeout - quiet, context: context)
+            }
+        }
+    }
+
+    private func cancelTimers() {
+        scheduledTokenRefill?.cancel()
+        scheduledTokenRefill = nil
+        scheduledIdleCheck?.cancel()
+        scheduledIdleCheck = nil
     }
 
     private func canTakeMoreLines(context: ChannelHandlerContext) -> Bool {

@@ -1,4 +1,3 @@
-import KabarProtocol
 import NIOCore
 
 // MARK: - ConnectionQuiesceEvent
@@ -30,11 +29,11 @@ struct ConnectionQuiesceEvent: Sendable {}
 /// reply and then the end of the stream. It reads and drops the client's input until the
 /// client closes too, or ``lingerTime`` passes, and only then closes the socket.
 ///
-/// It sits next to the line decoder, so that the reads and read requests it sees are the
-/// socket's own.
+/// It sits right before the ``ConnectionHandler``, which cuts reads into lines: the reads
+/// and read requests it sees are the socket's own.
 final class ReadStopper: ChannelDuplexHandler {
-    typealias InboundIn = LineFramer.Frame
-    typealias InboundOut = LineFramer.Frame
+    typealias InboundIn = NIOAny
+    typealias InboundOut = NIOAny
     typealias OutboundIn = NIOAny
 
     static let defaultDrainTime: TimeAmount = .seconds(1)
@@ -84,8 +83,8 @@ final class ReadStopper: ChannelDuplexHandler {
         default:
             break
         }
-        // Handlers after this one see the quiesce event too (the rate limiter lets its
-        // held lines through at once).
+        // The connection handler sees the quiesce event too (flood control lets the lines
+        // it holds go at once).
         context.fireUserInboundEventTriggered(event)
     }
 
