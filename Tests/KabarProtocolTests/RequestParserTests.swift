@@ -110,6 +110,16 @@ struct RequestParserTests {
         #expect(throws: Refusal.invalidEncoding) { try parsed.get() }
         let overlong = try #require(RequestParser.parse(line: ByteBuffer(bytes: Array("ping ".utf8) + [0xC0, 0xAF])))
         #expect(throws: Refusal.invalidEncoding) { try overlong.get() }
+        let truncated = try #require(RequestParser.parse(line: ByteBuffer(bytes: Array("send henderson ".utf8) + [0xF0, 0x9F, 0x91])))
+        #expect(throws: Refusal.invalidEncoding) { try truncated.get() }
+    }
+
+    @Test("valid UTF-8 beyond ASCII, read from bytes, is parsed like the same text")
+    func validUTF8Bytes() throws {
+        let line = "send henderson Selamat pagi, Señor 👋 ĀĒĪ"
+        let parsed = try #require(RequestParser.parse(line: ByteBuffer(string: line)))
+        #expect(try parsed.get() == .send(session: .bound, recipients: ["henderson"], text: "Selamat pagi, Señor 👋 ĀĒĪ"))
+        #expect(RequestParser.parse(line: line) == parsed)
     }
 
     @Test("session tokens have the exact UUID shape")

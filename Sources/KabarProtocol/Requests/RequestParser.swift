@@ -22,24 +22,38 @@ public enum RequestParser {
     /// - Returns: nil for a line that is empty after trimming (it gets no reply),
     ///   otherwise the request or the refusal to send back.
     public static func parse(line: ByteBuffer) -> Result<Request, Refusal>? {
-        let text: String? = line.withUnsafeReadableBytes { bytes in
-            String(validating: bytes, as: UTF8.self)
+        line.withUnsafeReadableBytes { raw in
+            raw.withMemoryRebound(to: UInt8.self) { bytes in
+                guard isValidUTF8(bytes) else { return .failure(.invalidEncoding) }
+                return parse(bytes: bytes)
+            }
         }
-        guard let text else { return .failure(.invalidEncoding) }
-        return parse(line: text)
     }
 
     /// Parses a line that is already text.
     public static func parse(line: String) -> Result<Request, Refusal>? {
         var line = line
-        return line.withUTF8 { bytes in
-            var words = WordScanner(bytes)
-            guard let command = words.nextWord() else { return nil }
-            guard let request = parse(command: command.lowercasedText, arguments: &words) else {
-                return .failure(.malformedRequest)
-            }
-            return .success(request)
+        return line.withUTF8 { parse(bytes: $0) }
+    }
+
+    /// Parses a line's bytes, which are valid UTF-8, in place: only the words a request
+    /// keeps become strings.
+    private static func parse(bytes: UnsafeBufferPointer<UInt8>) -> Result<Request, Refusal>? {
+        var words = WordScanner(bytes)
+        guard let command = words.nextWord() else { return nil }
+        guard let request = parse(command: command.lowercasedText, arguments: &words) else {
+            return .failure(.malformedRequest)
         }
+        return .success(request)
+    }
+
+    /// Whether `bytes` are valid UTF-8. A line of ASCII, the usual kind, is settled by one
+    /// pass over its bytes; any other goes through the standard library's validation.
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var highBits: UInt8 = 0
+        for byte in bytes { highBits |= byte }
+        guard highBits >= 0x80 else { return true }
+        return String(validating: bytes, as: UTF8.self) != nil
     }
 
     // MARK: - Commands
