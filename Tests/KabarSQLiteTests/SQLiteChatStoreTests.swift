@@ -71,6 +71,36 @@ final class SQLiteChatStoreTests {
         #expect(try await store.takeUnreadMessages(for: messi.id, at: now).count == 25)
     }
 
+    @Test("a recipient removed and added again through this store: sends in between are refused, later ones reach the new user")
+    func recipientRemovedHere() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        #expect(try await store.deliver("before", from: messi, to: [henderson.username], at: now) != nil)
+        #expect(try await store.removeUser(named: henderson.username))
+        #expect(try await store.deliver("while gone", from: messi, to: [henderson.username], at: now) == nil)
+        // Back with another name (and, ids of removed users being reused, perhaps the same id).
+        #expect(try await store.insertUser(NewUser(username: henderson.username, profile: Profile(name: "Jordan", country: "C")!, passwordHash: "$scrypt$x")))
+        let again = try #require(try await store.user(named: henderson.username))
+        #expect(try await store.deliver("after", from: messi, to: [henderson.username], at: now)?.first?.toName == "Jordan")
+        #expect(try await store.takeUnreadMessages(for: again.id, at: now).map(\.text) == ["after"])
+    }
+
+    @Test("a recipient removed and added again by another connection (`kabar-server user` in another process) is seen at the next send")
+    func recipientRemovedElsewhere() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        #expect(try await store.deliver("before", from: messi, to: [henderson.username], at: now) != nil)
+        let other = try SQLiteChatStore(path: path)
+        #expect(try await other.removeUser(named: henderson.username))
+        #expect(try await store.deliver("while gone", from: messi, to: [henderson.username], at: now) == nil)
+        #expect(try await other.insertUser(NewUser(username: henderson.username, profile: Profile(name: "Jordan", country: "C")!, passwordHash: "$scrypt$x")))
+        let again = try #require(try await other.user(named: henderson.username))
+        let delivered = try await store.deliver("after", from: messi, to: [henderson.username], at: now)
+        #expect(delivered?.first?.toName == "Jordan")
+        #expect(try await other.takeUnreadMessages(for: again.id, at: now).map(\.text) == ["after"])
+        await other.close()
+    }
+
     @Test("another process's writes get their turn while the store commits back to back (as `kabar-server user` does)")
     func secondWriterIsNotStarved() async throws {
         let database = store.database

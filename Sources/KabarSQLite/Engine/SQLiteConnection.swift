@@ -104,6 +104,16 @@ final class SQLiteConnection {
         for statement in deferred.takeAll() { try execute(statement.sql, statement.bindings) }
     }
 
+    /// Begins a transaction that holds the write lock from its start.
+    func beginImmediate() throws(SQLiteError) {
+        try execute("BEGIN IMMEDIATE")
+        transactionNumber &+= 1
+    }
+
+    /// Counts the transactions ``beginImmediate()`` began: what was read from the database
+    /// in one transaction can be told from what was read in another.
+    private(set) var transactionNumber = 0
+
     /// Whether a transaction is open (SQLite ends one by itself after some errors).
     var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(handle) == 0 }
 

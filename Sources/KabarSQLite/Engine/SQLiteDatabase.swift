@@ -168,7 +168,7 @@ final class SQLiteDatabase: Sendable {
         let start = ContinuousClock.now
         connection.deferred.discard()
         do {
-            try connection.execute("BEGIN IMMEDIATE")
+            try connection.beginImmediate()
         } catch {
             resume(batch, error)
             return
@@ -267,7 +267,7 @@ final class SQLiteDatabase: Sendable {
     /// the write lock is held, so the second opener waits for the first one's migrations
     /// and then finds nothing left to do, instead of running them again.
     private static func migrate(_ connection: SQLiteConnection, _ migrations: [String]) throws {
-        try connection.execute("BEGIN IMMEDIATE")
+        try connection.beginImmediate()
         do {
             let current = Int(try connection.query("PRAGMA user_version").first?.integer(0) ?? 0)
             guard current <= migrations.count else { throw SQLiteError.newerSchema(current) }

@@ -6,6 +6,8 @@ import KabarProtocol
 /// The embedded ``ChatStore``: one SQLite file in WAL mode.
 public final class SQLiteChatStore: ChatStore {
     let database: SQLiteDatabase
+    /// Where sends find their recipients.
+    private let recipientDirectory = RecipientDirectory()
     /// A session's `last_used_at` is rewritten at most this often, so that using a token
     /// does not cost a disk write per request. Expiry is exact to within this much.
     static let lastUsedResolution: Duration = .seconds(60)
@@ -71,8 +73,9 @@ public final class SQLiteChatStore: ChatStore {
         }
         guard let userID = found else { return false }
         while try await deleteMessages(to: userID, upTo: Self.removalChunk) == Self.removalChunk {}
-        return try await database.write { db in
-            try db.execute("DELETE FROM users WHERE id = ?", [.integer(userID)]) == 1
+        return try await database.write { [recipientDirectory] db in
+            recipientDirectory.forget(username.text)
+            return try db.execute("DELETE FROM users WHERE id = ?", [.integer(userID)]) == 1
         }
     }
 
@@ -176,8 +179,8 @@ public final class SQLiteChatStore: ChatStore {
         origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
-        // Every recipient's id first, so that a missing one stores nothing; then one
-        // INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
+        // Every recipient's id and name first (from the ``RecipientDirectory``), so that a
+        // missing one stores nothing; then one INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
         // INSERT … SELECT, which could insert many rows, first copies each page it changes
         // into a statement journal.) A message to several recipients needs a savepoint, in
         // case a later INSERT fails; one to a single recipient does not. Who talked to whom
@@ -186,17 +189,18 @@ public final class SQLiteChatStore: ChatStore {
         let senderName = sender.profile.name
         let senderID = sender.id
         let changes: UnitChanges = recipients.count == 1 ? .oneStatement : .anyStatements
+        let directory = recipientDirectory
         database.submit(changes: changes, readsDeferredWork: false, { db -> [ChatMessage]? in
-            var found: [(id: Int64, name: String)] = []
+            var found: [RecipientDirectory.Recipient] = []
             found.reserveCapacity(recipients.count)
             for recipient in recipients {
-                let row = try db.query("SELECT id, name FROM users WHERE username = ?", [.text(recipient.text)]).first
-                guard let recipientID = row?.integer(0), let name = row?.text(1) else { return nil }
-                found.append((recipientID, name))
+                guard let known = try directory.recipient(named: recipient.text, on: db) else { return nil }
+                found.append(known)
             }
             var messages: [ChatMessage] = []
             messages.reserveCapacity(recipients.count)
-            for (recipient, (recipientID, recipientName)) in zip(recipients, found) {
+            for (recipient, known) in zip(recipients, found) {
+                let (recipientID, recipientName) = (known.id, known.name)
                 try db.execute(
                     """
                     INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
