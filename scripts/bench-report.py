@@ -33,6 +33,14 @@ def runs_of(server, workload):
     return [r for r in runs if r["server"] == server and r["workload"] == workload]
 
 
+def same_round_ratio(workload, reference, key="ops_per_sec"):
+    """The median over rounds of Kabar's figure divided by `reference`'s in the same round."""
+    kabar = {r["round"]: r[key] for r in runs_of("kabar", workload)}
+    other = {r["round"]: r[key] for r in runs_of(reference, workload)}
+    ratios = [kabar[n] / other[n] for n in kabar if other.get(n)]
+    return statistics.median(ratios) if ratios else None
+
+
 def median(server, workload, key):
     values = [r[key] for r in runs_of(server, workload)]
     return statistics.median(values) if values else None
@@ -48,12 +56,14 @@ if runs:
         for server, _ in SERVERS:
             rate, p99 = median(server, workload, "ops_per_sec"), median(server, workload, "p99_us")
             cells.append("" if rate is None else f"{fmt(rate)} (p99 {p99 / 1000:.2f})")
-        kabar = median("kabar", workload, "ops_per_sec")
         ratios = []
         for reference in ("redis-always", "redis-memory"):
-            other = median(reference, workload, "ops_per_sec")
-            ratios.append(f"{kabar / other:.2f}" if kabar and other else "")
+            ratio = same_round_ratio(workload, reference)
+            ratios.append(f"{ratio:.2f}" if ratio else "")
         print(f"| {workload} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    print("\nThe ratios are medians of each round's own ratio (the servers alternate inside a round, "
+          "so a round's ratio is measured at one speed of the machine; the medians of the rates "
+          "above may come from different rounds).")
     print("\nEvery run (req/s, in round order):\n")
     for workload in workloads:
         parts = []
