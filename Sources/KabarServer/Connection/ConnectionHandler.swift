@@ -195,14 +195,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
         isAdvancing = true
         repeat {
             needsAnotherPass = false
-            // Read once: the lines of one pass spend their tokens at one moment.
-            let now = requestTokens == nil || isDraining ? nil : NIODeadline.now()
+            // Read once, and only if a line is dispatched: the lines of one pass spend their
+            // tokens at one moment.
+            var now: NIODeadline?
             while !isClosed, !isExclusiveRunning, context.channel.isWritable, !waitingLines.isEmpty {
                 if replies.count >= Self.maximumInFlight {
                     writeReadyReplies(context: context)
                     guard replies.count < Self.maximumInFlight else { break }
                 }
-                if let now, !takeRequestToken(at: now, context: context) { break }
+                if requestTokens != nil, !isDraining {
+                    let moment = now ?? .now()
+                    now = moment
+                    guard takeRequestToken(at: moment, context: context) else { break }
+                }
                 dispatch(waitingLines.popFirst()!, context: context)
             }
             // Inside a burst of reads the replies (and events) wait for the burst's end,
