@@ -180,9 +180,9 @@ public final class SQLiteChatStore: ChatStore {
         completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
         // Every recipient's id and name first (from the ``RecipientDirectory``), so that a
-        // missing one stores nothing; then one INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
-        // INSERT … SELECT, which could insert many rows, first copies each page it changes
-        // into a statement journal.) A message to several recipients needs a savepoint, in
+        // missing one stores nothing; then one INSERT … VALUES per recipient. (A one-row
+        // INSERT changes pages in place, where an INSERT … SELECT, which could insert many
+        // rows, first copies each page it changes into a statement journal.) A message to several recipients needs a savepoint, in
         // case a later INSERT fails; one to a single recipient does not. Who talked to whom
         // is recorded once per batch, before anything reads it (``recordConversation``).
         let senderUsername = sender.username.text
@@ -200,15 +200,14 @@ public final class SQLiteChatStore: ChatStore {
             var messages: [ChatMessage] = []
             messages.reserveCapacity(recipients.count)
             for (recipient, known) in zip(recipients, found) {
-                let (recipientID, recipientName) = (known.id, known.name)
                 try db.execute(
                     """
                     INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
                     VALUES (?, ?, ?, ?, ?)
                     """,
-                    [.text(senderUsername), .text(senderName), .integer(recipientID), .text(text), .integer(now.milliseconds)]
+                    [.text(senderUsername), .text(senderName), .integer(known.id), .text(text), .integer(now.milliseconds)]
                 )
-                Self.recordConversation(of: recipientID, with: senderUsername, on: db)
+                Self.recordConversation(of: known.id, with: senderUsername, on: db)
                 Self.recordConversation(of: senderID, with: recipient.text, on: db)
                 messages.append(
                     ChatMessage(
@@ -216,7 +215,7 @@ public final class SQLiteChatStore: ChatStore {
                         from: senderUsername,
                         to: recipient.text,
                         fromName: senderName,
-                        toName: recipientName,
+                        toName: known.name,
                         text: text,
                         timeMilliseconds: now.milliseconds
                     )

@@ -81,6 +81,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// A graceful shutdown began: the lines read are answered without waiting for tokens.
     private var isDraining = false
     private let idleTimeout: TimeAmount
+    /// When the last read that completed a request line ended (the handler is made as the
+    /// connection opens).
     private var lastLineReadAt = NIODeadline.now()
     private var sawLineInRead = false
     private var scheduledIdleCheck: Scheduled<Void>?
@@ -115,7 +117,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         logger.info("connection opened", metadata: ["peer": "\(connection.clientAddress)"])
-        lastLineReadAt = .now()
         scheduleIdleCheck(in: idleTimeout, context: context)
         context.fireChannelActive()
     }
@@ -195,19 +196,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         isAdvancing = true
         repeat {
             needsAnotherPass = false
-            // Read once, and only if a line is dispatched: the lines of one pass spend their
-            // tokens at one moment.
-            var now: NIODeadline?
+            var now: NIODeadline?  // read by the first line of the pass that spends a token
             while !isClosed, !isExclusiveRunning, context.channel.isWritable, !waitingLines.isEmpty {
                 if replies.count >= Self.maximumInFlight {
                     writeReadyReplies(context: context)
                     guard replies.count < Self.maximumInFlight else { break }
                 }
-                if requestTokens != nil, !isDraining {
-                    let moment = now ?? .now()
-                    now = moment
-                    guard takeRequestToken(at: moment, context: context) else { break }
-                }
+                guard mayDispatchLine(clock: &now, context: context) else { break }
                 dispatch(waitingLines.popFirst()!, context: context)
             }
             // Inside a burst of reads the replies (and events) wait for the burst's end,
@@ -234,23 +229,22 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Spends flood control's token for the next line, or plans to try again when the
-    /// bucket will have one. - Returns: whether the line may go.
-    private func takeRequestToken(at now: NIODeadline, context: ChannelHandlerContext) -> Bool {
-        guard var tokens = requestTokens else { return true }
-        defer { requestTokens = tokens }
-        let delay = tokens.delayUntilAvailable(at: now)
-        guard delay == .zero else {
-            if scheduledTokenRefill == nil {
-                scheduledTokenRefill = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-                    self.scheduledTokenRefill = nil
-                    self.advance(context: context)
-                }
+    /// Whether flood control lets the next line go now (spending its token); if not, the
+    /// lines wait for a pass planned for when the bucket has one. The clock is read once
+    /// per pass, by the first line that needs it: the lines of a pass spend at one moment.
+    private func mayDispatchLine(clock now: inout NIODeadline?, context: ChannelHandlerContext) -> Bool {
+        guard requestTokens != nil, !isDraining else { return true }
+        let moment = now ?? .now()
+        now = moment
+        let delay = requestTokens!.take(at: moment)
+        guard delay > .zero else { return true }
+        if scheduledTokenRefill == nil {
+            scheduledTokenRefill = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+                self.scheduledTokenRefill = nil
+                self.advance(context: context)
             }
-            return false
         }
-        tokens.spend(at: now)
-        return true
+        return false
     }
 
     /// Closes the connection once no request line has arrived for the idle timeout.

@@ -23,6 +23,14 @@ public struct TokenBucket: Sendable {
         tokens -= 1
     }
 
+    /// Spends a token if a whole one is available. - Returns: zero if it spent one,
+    /// otherwise how long until one is available (nothing is spent).
+    public mutating func take(at now: NIODeadline) -> TimeAmount {
+        let delay = delayUntilAvailable(at: now)
+        if delay == .zero { tokens -= 1 }
+        return delay
+    }
+
     /// How long until a whole token is available; zero if one is.
     public mutating func delayUntilAvailable(at now: NIODeadline) -> TimeAmount {
         refill(at: now)
