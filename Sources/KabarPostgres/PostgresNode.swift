@@ -131,11 +131,15 @@ public final class PostgresNode: OnlineDirectory, SessionEndings, CommitFeed {
         }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
+        // Nothing of this node may write while its row goes: a presence write (the server
+        // has just closed its connections) locks the node's presence rows and then its row,
+        // the delete the other way round, and PostgreSQL ends one of them as a deadlock.
+        for pass in [presenceSync, endingsPass, feedPass, presencePoll] { await pass.close() }
         do {
             try await client.query("DELETE FROM nodes WHERE id = \(id)", logger: logger)
             logger.info("left the nodes", metadata: ["node": "\(id)"])
         } catch {
-            logger.error("could not remove the node's row", metadata: ["node": "\(id)", "error": "\(error)"])
+            logger.error("could not remove the node's row", metadata: ["node": "\(id)", "error": "\(String(reflecting: error))"])
         }
     }
 

@@ -228,7 +228,7 @@ extension PostgresTests {
                 _ = try await leaving.login("messi")
                 #expect(try await eventually { try await watcher.request("show").contains("\"messi\"") })
                 #expect(try await nodes[2].stop() == 0)
-                #expect(try await watcher.request("show").contains("\"messi\"") == false)
+                #expect(try await watcher.request("show").contains("\"messi\"") == false, "\(nodes[2].log)\n---\n\(nodes[1].log)")
 
                 let inbox = try await watcher.request("inbox", timeout: .seconds(30))
                 let sent = acknowledged.withLock { $0 }
