@@ -59,9 +59,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CKabarSQLite",
+            dependencies: [.product(name: "SQLiteNIO", package: "sqlite-nio")]
+        ),
+        .target(
             name: "KabarSQLite",
             dependencies: [
                 "KabarCore",
+                "CKabarSQLite",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -369,3 +369,43 @@ extension SQLiteChatStoreTests {
         for plan in plans { #expect(!plan.contains("SCAN m ") && !plan.contains("SCAN messages"), "\(plan)") }
     }
 }
+
+extension SQLiteChatStoreTests {
+    /// SQLite prepares a statement again, on its next step, when a value bound to it may
+    /// change its plan and a new one is bound (an `ORDER BY` over the partial index of
+    /// unread messages, a `LIMIT ?`): every inbox did, parsing and planning its query anew.
+    @Test("every statement is prepared once: the requests of different users, limits and pages plan nothing again")
+    func statementsPreparedOnce() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let lineker = try await addUser("lineker")
+        let users = [messi, henderson, lineker]
+        for (index, user) in users.enumerated() {
+            let token = SessionToken.random()
+            _ = try await store.insertSession(tokenHash: TokenHash(token), userID: user.id, at: now)
+            _ = try await store.session(tokenHash: TokenHash(token), at: now, idleLimit: .seconds(3600))
+            _ = try await store.liveSessionIDs(among: [Int64(index + 1)], at: now, idleLimit: .seconds(3600))
+        }
+        func requests(round: Int) async throws {
+            for (index, user) in users.enumerated() {
+                let peer = users[(index + 1) % users.count]
+                #expect(try await store.deliver("r\(round)", from: user, to: [peer.username, user.username], at: now) != nil)
+                _ = try await store.unreadMessages(for: peer.id)
+                let taken = try await store.takeUnreadMessages(for: peer.id, at: now)
+                _ = try await store.markRead(taken.map(\.id), for: peer.id, at: now)
+                _ = try await store.history(of: user, with: peer.username, limit: 1 + round, before: round == 0 ? nil : Int64(100 + index))
+                _ = try await store.history(of: user, with: user.username, limit: 5 + round, before: nil)
+                _ = try await store.conversations(of: user)
+            }
+        }
+        // The first round prepares every statement (and those prepared before the schema
+        // was migrated, once more); later rounds must not prepare any of them again.
+        try await requests(round: 0)
+        let before = try await store.database.write { db in db.repreparations }
+        for round in 1...3 { try await requests(round: round) }
+        let after = try await store.database.write { db in db.repreparations }
+        #expect(after.count > 10, "the statements of every kind of request were prepared")
+        let preparedAgain = after.filter { sql, count in count > before[sql, default: 0] }
+        #expect(preparedAgain.isEmpty, "prepared again: \(preparedAgain)")
+    }
+}

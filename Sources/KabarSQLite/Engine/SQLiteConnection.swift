@@ -1,3 +1,4 @@
+import CKabarSQLite
 import Foundation
 import KabarCore
 import VaporCSQLite
@@ -36,6 +37,10 @@ final class SQLiteConnection {
         }
         sqlite_nio_sqlite3_extended_result_codes(handle, 1)
         sqlite_nio_sqlite3_busy_handler(handle, retryWhileLocked, nil)
+        // Plans that do not depend on bound values, so that a cached statement is never
+        // prepared again for a new value (see ``repreparations``). Kabar's queries name
+        // the index they need where the planner would not find it alone.
+        kabar_sqlite_keep_plans(handle)
     }
 
     deinit {
@@ -173,6 +178,12 @@ final class SQLiteConnection {
             try bind(value, at: Int32(offset + 1), in: statement)
         }
         return try body(statement)
+    }
+
+    /// How often SQLite prepared each cached statement again (after a schema change, or
+    /// because its plan depended on a value bound to it), by SQL text.
+    var repreparations: [String: Int] {
+        statements.mapValues { Int(sqlite_nio_sqlite3_stmt_status($0, SQLITE_STMTSTATUS_REPREPARE, 0)) }
     }
 
     private func preparedStatement(_ sql: String) throws(SQLiteError) -> OpaquePointer {
