@@ -5,6 +5,27 @@ import Testing
 /// The real `kabar-server` executable: demo users, admin commands, signals, logs.
 @Suite("kabar-server process")
 struct ServerProcessTests {
+    @Test("an exited child's status is read before it is reaped: an exit code, or the signal that ended it")
+    func unreapedExitStatus() async throws {
+        for (script, expected) in [("exit 3", Int32(3)), ("kill -KILL $$", SIGKILL), ("exit 0", 0)] {
+            var pid: pid_t = 0
+            let words: [String] = ["/bin/sh", "-c", script]
+            let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            defer { arguments.forEach { free($0) } }
+            #expect(posix_spawn(&pid, "/bin/sh", nil, nil, arguments, environ) == 0)
+            let deadline = ContinuousClock.now + .seconds(10)
+            var status: Int32?
+            while status == nil, ContinuousClock.now < deadline {
+                status = ServerProcess.unreapedExitStatus(of: pid)
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(status == expected, "\(script)")
+            var reaped: Int32 = 0
+            #expect(waitpid(pid, &reaped, 0) == pid)
+            #expect(ServerProcess.unreapedExitStatus(of: pid) == nil, "reaped: gone")
+        }
+    }
+
     @Test("--demo serves the seed's users; SIGTERM and SIGINT exit 0 and keep the data")
     func demoAndSignals() async throws {
         let directory = try makeTemporaryDirectory()
