@@ -79,8 +79,8 @@ public final class ServerProcess: Sendable {
         self.httpPort = ports["http"] ?? ports["https"]
     }
 
-    /// Whether the process has not exited yet.
-    public var isRunning: Bool { process.isRunning }
+    /// Whether the process has not exited yet (reaped or not: see ``unreapedExitStatus(of:)``).
+    public var isRunning: Bool { process.isRunning && Self.unreapedExitStatus(of: process.processIdentifier) == nil }
 
     /// The server's process id.
     public var processIdentifier: Int32 { process.processIdentifier }
@@ -121,7 +121,7 @@ public final class ServerProcess: Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
