@@ -79,8 +79,14 @@ public final class ServerProcess: Sendable {
         self.httpPort = ports["http"] ?? ports["https"]
     }
 
-    /// Whether the process has not exited yet (reaped or not: see ``unreapedExitStatus(of:)``).
-    public var isRunning: Bool { process.isRunning && Self.unreapedExitStatus(of: process.processIdentifier) == nil }
+    /// Whether the process has not exited yet.
+    public var isRunning: Bool { exitStatus == nil }
+
+    /// Its exit status once it has exited, reaped by `Process` or not (see
+    /// ``unreapedExitStatus(of:)``); nil while it runs.
+    private var exitStatus: Int32? {
+        process.isRunning ? Self.unreapedExitStatus(of: process.processIdentifier) : process.terminationStatus
+    }
 
     /// The server's process id.
     public var processIdentifier: Int32 { process.processIdentifier }
@@ -92,15 +98,14 @@ public final class ServerProcess: Sendable {
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(15 * testTimeScale)) async throws -> Int32 {
         kill(process.processIdentifier, signal)
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if let status = Self.unreapedExitStatus(of: process.processIdentifier) { return status }
+        while true {
+            if let status = exitStatus { return status }
             guard ContinuousClock.now < deadline else {
                 kill(process.processIdentifier, SIGKILL)
                 throw ServerProcessError.didNotStop(log: log)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return process.terminationStatus
     }
 
     /// The exit status of a process that has exited and was not reaped yet

@@ -182,9 +182,10 @@ public final class SQLiteChatStore: ChatStore {
         // Every recipient's id and name first (from the ``RecipientDirectory``), so that a
         // missing one stores nothing; then one INSERT … VALUES per recipient. (A one-row
         // INSERT changes pages in place, where an INSERT … SELECT, which could insert many
-        // rows, first copies each page it changes into a statement journal.) A message to several recipients needs a savepoint, in
-        // case a later INSERT fails; one to a single recipient does not. Who talked to whom
-        // is recorded once per batch, before anything reads it (``recordConversation``).
+        // rows, first copies each page it changes into a statement journal.) A message to
+        // several recipients needs a savepoint, in case a later INSERT fails; one to a
+        // single recipient does not. Who talked to whom is recorded once per batch, before
+        // anything reads it (``recordConversation``).
         let senderUsername = sender.username.text
         let senderName = sender.profile.name
         let senderID = sender.id

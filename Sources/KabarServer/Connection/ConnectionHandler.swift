@@ -236,8 +236,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard requestTokens != nil, !isDraining else { return true }
         let moment = now ?? .now()
         now = moment
-        let delay = requestTokens!.take(at: moment)
-        guard delay > .zero else { return true }
+        guard let delay = requestTokens?.take(at: moment), delay > .zero else { return true }
         if scheduledTokenRefill == nil {
             scheduledTokenRefill = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
                 self.scheduledTokenRefill = nil
