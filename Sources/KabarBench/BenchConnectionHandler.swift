@@ -48,33 +48,16 @@ final class BenchShared: Sendable {
 struct BenchStartEvent: Sendable {}
 
 /// One closed-loop bench connection: logs in, waits for ``BenchStartEvent``, then keeps
-/// `pipeline` requests in flight, timing each from write to reply. Replies are found by their `\r\n\r\n` ending; only
-/// their first bytes are looked at (`{"status": "OK"` or not).
+/// `pipeline` requests in flight, timing each from write to reply (``BenchLoop``), and
+/// writes the requests each read lets go as one buffer.
 final class BenchConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum State {
-        case loggingIn
-        case ready
-        case running
-        case finished
-    }
-
-    private var workload: BenchWorkload
-    private let pipeline: Int
+    private var loop: BenchLoop
     private let shared: BenchShared
     private let loggedIn: EventLoopPromise<Void>
     private let done: EventLoopPromise<BenchStatistics>
-    private var state = State.loggingIn
-    private var sentAt = CircularBuffer<UInt64>()
-    private var statistics = BenchStatistics()
-    private var replyIsOK = true
-    private var matchedTerminator = 0
-    private static let okPrefix = Array(#"{"status": "OK""#.utf8)
-    private var prefixMatched = 0
-    /// Requests queued by ``sendNext(context:at:)``, written by ``writeOutput(context:)``.
-    private var output: ByteBuffer?
 
     init(
         workload: BenchWorkload,
@@ -83,21 +66,19 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         loggedIn: EventLoopPromise<Void>,
         done: EventLoopPromise<BenchStatistics>
     ) {
-        self.workload = workload
-        self.pipeline = pipeline
+        self.loop = BenchLoop(workload: workload, pipeline: pipeline)
         self.shared = shared
         self.loggedIn = loggedIn
         self.done = done
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is BenchStartEvent, state == .ready else {
+        guard event is BenchStartEvent,
+            loop.start(at: NIODeadline.now().uptimeNanoseconds, shared: shared, allocator: context.channel.allocator)
+        else {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        state = .running
-        let now = NIODeadline.now().uptimeNanoseconds
-        for _ in 0..<pipeline { sendNext(context: context, at: now) }
         writeOutput(context: context)
         finishIfIdle(context: context)
     }
@@ -112,54 +93,34 @@ final class BenchConnectionHandler: ChannelInboundHandler {
     }
 
     private func logIn(context: ChannelHandlerContext) {
-        guard state == .loggingIn, sentAt.isEmpty else { return }
-        sentAt.append(NIODeadline.now().uptimeNanoseconds)
-        context.writeAndFlush(wrapOutboundOut(workload.login), promise: nil)
+        guard let login = loop.logIn(at: NIODeadline.now().uptimeNanoseconds) else { return }
+        context.writeAndFlush(wrapOutboundOut(login), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        // The clock is read once per read, when its first reply completes: the replies of
-        // one read arrived together. The requests they let go are written as one buffer.
-        // The scan runs on locals (the handler's properties are written back once), so
-        // that the per-byte loop does no exclusivity checks and no lazy-global checks.
-        var now: UInt64?
-        var prefixMatched = self.prefixMatched
-        var replyIsOK = self.replyIsOK
-        var matchedTerminator = self.matchedTerminator
-        let okPrefix = Self.okPrefix
-        buffer.withUnsafeReadableBytes { bytes in
-            for byte in bytes {
-                if prefixMatched < okPrefix.count {
-                    if byte != okPrefix[prefixMatched] { replyIsOK = false }
-                    prefixMatched += 1
-                }
-                matchedTerminator = Self.advance(matchedTerminator, with: byte)
-                if matchedTerminator == 4 {
-                    let at = now ?? NIODeadline.now().uptimeNanoseconds
-                    now = at
-                    handleReply(ok: replyIsOK, at: at, context: context)
-                    matchedTerminator = 0
-                    prefixMatched = 0
-                    replyIsOK = true
-                }
-            }
+        let shared = self.shared
+        let allocator = context.channel.allocator
+        let (measured, login) = buffer.withUnsafeReadableBytes { loop.receive($0, shared: shared, allocator: allocator) }
+        if measured > 0 { shared.replies.add(measured, ordering: .relaxed) }
+        switch login {
+        case .none:
+            break
+        case .succeeded:
+            loggedIn.succeed()
+        case .refused:
+            loggedIn.fail(BenchError.loginRefused)
+            done.succeed(loop.statistics)
+            context.close(promise: nil)
+            return
         }
-        self.prefixMatched = prefixMatched
-        self.replyIsOK = replyIsOK
-        self.matchedTerminator = matchedTerminator
-        guard now != nil else { return }
         writeOutput(context: context)
         finishIfIdle(context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if state == .loggingIn { loggedIn.fail(BenchError.connectionLost) }
-        if state != .finished {
-            statistics.errors += sentAt.count
-            state = .finished
-            done.succeed(statistics)
-        }
+        if loop.phase == .loggingIn { loggedIn.fail(BenchError.connectionLost) }
+        if loop.connectionLost() { done.succeed(loop.statistics) }
         context.fireChannelInactive()
     }
 
@@ -167,67 +128,16 @@ final class BenchConnectionHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    private func handleReply(ok: Bool, at now: UInt64, context: ChannelHandlerContext) {
-        guard let sent = sentAt.popFirst() else { return }
-        switch state {
-        case .loggingIn:
-            guard ok else {
-                statistics.errors += 1
-                state = .finished
-                loggedIn.fail(BenchError.loginRefused)
-                done.succeed(statistics)
-                context.close(promise: nil)
-                return
-            }
-            state = .ready
-            loggedIn.succeed()
-        case .running:
-            if sent >= shared.measureStart {
-                statistics.record(latencyNanoseconds: now - sent, ok: ok)
-                shared.replies.add(1, ordering: .relaxed)
-            }
-            sendNext(context: context, at: now)
-        case .ready, .finished:
-            break
-        }
-    }
-
-    /// Queues the next request, timed from `now`, for ``writeOutput(context:)``.
-    private func sendNext(context: ChannelHandlerContext, at now: UInt64) {
-        guard shared.mayIssue(at: now) else { return }
-        sentAt.append(now)
-        let request = workload.next(at: now, allocator: context.channel.allocator)
-        if output == nil {
-            output = request
-        } else {
-            output!.writeImmutableBuffer(request)
-        }
-    }
-
     /// Writes and flushes the queued requests as one buffer.
     private func writeOutput(context: ChannelHandlerContext) {
-        guard let pending = output else { return }
-        output = nil
+        guard let pending = loop.takeOutput() else { return }
         context.writeAndFlush(wrapOutboundOut(pending), promise: nil)
     }
 
     private func finishIfIdle(context: ChannelHandlerContext) {
-        guard state == .running, sentAt.isEmpty else { return }
-        state = .finished
+        guard loop.finishIfIdle() else { return }
         shared.senderFinished()
-        done.succeed(statistics)
+        done.succeed(loop.statistics)
         context.close(promise: nil)
-    }
-
-    /// Knuth-Morris-Pratt over the 4-byte terminator `\r\n\r\n`.
-    private static func advance(_ matched: Int, with byte: UInt8) -> Int {
-        let cr = UInt8(ascii: "\r")
-        let lf = UInt8(ascii: "\n")
-        switch (matched, byte) {
-        case (0, cr), (2, cr): return matched + 1
-        case (1, lf), (3, lf): return matched + 1
-        case (_, cr): return 1
-        default: return 0
-        }
     }
 }

@@ -43,18 +43,25 @@ struct BenchWorkload {
         }
     }
 
-    /// The next request to send, written at `now` (uptime nanoseconds).
-    mutating func next(at now: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// About how many bytes a request takes, to size the buffer of a burst.
+    var requestSize: Int { primary.readableBytes }
+
+    /// Appends the next request to send, written at `now` (uptime nanoseconds), to `buffer`.
+    mutating func writeNext(at now: UInt64, into buffer: inout ByteBuffer) {
         sent += 1
-        if operation == .push { return Self.pushRequest(to: pushRecipient, at: now, size: messageSize, allocator: allocator) }
-        if operation == .mix && sent % 10 == 0 { return inbox }
-        return primary
+        if operation == .push {
+            buffer.writeString(Self.pushRequest(to: pushRecipient, at: now, size: messageSize))
+        } else if operation == .mix && sent % 10 == 0 {
+            buffer.writeImmutableBuffer(inbox)
+        } else {
+            buffer.writeImmutableBuffer(primary)
+        }
     }
 
     /// `send USER tNANOSECONDS…`: the text starts with its send time, padded to `size`.
-    static func pushRequest(to recipient: String, at now: UInt64, size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func pushRequest(to recipient: String, at now: UInt64, size: Int) -> String {
         let stamp = "t\(now)"
         let text = stamp + String(repeating: "x", count: max(0, size - stamp.utf8.count))
-        return allocator.buffer(string: "send \(recipient) \(text)\r\n")
+        return "send \(recipient) \(text)\r\n"
     }
 }

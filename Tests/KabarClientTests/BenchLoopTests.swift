@@ -1,0 +1,96 @@
+import KabarProtocol
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import KabarBench
+
+/// `kabar-bench`'s closed loop without a socket: replies found across reads, each one
+/// letting the next request go.
+@Suite("kabar-bench loop")
+struct BenchLoopTests {
+    private static let token = SessionToken("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")!
+    private static let ok = #"{"status": "OK", "message": "sent"}"# + "\r\n\r\n"
+    private static let refusal = #"{"status": "ERROR", "message": "no such user"}"# + "\r\n\r\n"
+    private let allocator = ByteBufferAllocator()
+
+    private func makeLoop(pipeline: Int, requests: Int? = nil) -> (BenchLoop, BenchShared) {
+        var configuration = BenchConfiguration()
+        configuration.operation = .send
+        configuration.users = 2
+        let workload = BenchWorkload(configuration: configuration, connectionIndex: 0, token: Self.token, allocator: allocator)
+        let shared = BenchShared(requestLimit: requests)
+        shared.start(at: 0, warmup: 0, duration: nil)
+        return (BenchLoop(workload: workload, pipeline: pipeline), shared)
+    }
+
+    private func receive(_ text: String, into loop: inout BenchLoop, shared: BenchShared) -> (Int, BenchLoop.LoginOutcome) {
+        receive(Array(text.utf8)[...], into: &loop, shared: shared)
+    }
+
+    private func receive(_ bytes: ArraySlice<UInt8>, into loop: inout BenchLoop, shared: BenchShared)
+        -> (Int, BenchLoop.LoginOutcome)
+    {
+        bytes.withUnsafeBytes { loop.receive($0, shared: shared, allocator: allocator) }
+    }
+
+    private func output(of loop: inout BenchLoop) -> String {
+        loop.takeOutput().map { String(buffer: $0) } ?? ""
+    }
+
+    @Test("logs in with its session, then keeps the pipeline full: one request per reply")
+    func pipelineStaysFull() {
+        var (loop, shared) = makeLoop(pipeline: 3)
+        let login = loop.logIn(at: 1).map { String(buffer: $0) }
+        #expect(login == "show \(Self.token.text)\r\n")
+        #expect(loop.logIn(at: 2) == nil)  // once
+
+        #expect(receive(Self.ok, into: &loop, shared: shared).1 == .succeeded)
+        #expect(loop.phase == .ready)
+        let started = loop.start(at: 10, shared: shared, allocator: allocator)
+        #expect(started)
+        #expect(output(of: &loop) == String(repeating: "send bench-1 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", count: 3))
+
+        // Two replies, the second cut in the middle of its terminator, then the rest.
+        let two = Array((Self.ok + Self.refusal).utf8)
+        #expect(receive(two.dropLast(3), into: &loop, shared: shared).0 == 1)
+        #expect(output(of: &loop) == "send bench-1 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n")
+        #expect(receive(two.suffix(3), into: &loop, shared: shared).0 == 1)
+        #expect(loop.statistics.completed == 2)
+        #expect(loop.statistics.errors == 1)
+        #expect(loop.inFlight == 3)
+        let finishedEarly = loop.finishIfIdle()
+        #expect(!finishedEarly)
+    }
+
+    @Test("a bounded run ends when its last reply is in; a refused login ends it at once")
+    func endings() {
+        var (loop, shared) = makeLoop(pipeline: 2, requests: 3)
+        _ = loop.logIn(at: 0)
+        _ = receive(Self.ok, into: &loop, shared: shared)
+        _ = loop.start(at: 1, shared: shared, allocator: allocator)
+        _ = receive(Self.ok + Self.ok + Self.ok, into: &loop, shared: shared)
+        #expect(loop.statistics.completed == 3)
+        #expect(loop.isIdle)
+        let finished = loop.finishIfIdle()
+        #expect(finished)
+        #expect(loop.phase == .finished)
+        #expect(shared.issued.load(ordering: .relaxed) > 3)  // the fourth and fifth were not sent
+
+        var (refused, refusedShared) = makeLoop(pipeline: 1)
+        _ = refused.logIn(at: 0)
+        #expect(receive(Self.refusal, into: &refused, shared: refusedShared).1 == .refused)
+        #expect(refused.phase == .finished)
+        #expect(refused.statistics.errors == 1)
+        let lostAfterRefusal = refused.connectionLost()
+        #expect(!lostAfterRefusal)
+
+        var (lost, lostShared) = makeLoop(pipeline: 4)
+        _ = lost.logIn(at: 0)
+        _ = receive(Self.ok, into: &lost, shared: lostShared)
+        _ = lost.start(at: 1, shared: lostShared, allocator: allocator)
+        let lostWhileRunning = lost.connectionLost()
+        #expect(lostWhileRunning)
+        #expect(lost.statistics.errors == 4)
+    }
+}
