@@ -105,6 +105,11 @@ for row in load("disk.jsonl"):
     fsync = row["fsync_ms"]
     print(f"disk: a 4 KiB append + fdatasync takes p50 {fsync['p50']} ms, p90 {fsync['p90']} ms, "
           f"p99 {fsync['p99']} ms (every durable reply waits for at least one)")
+floor = {(row["messages_per_commit"], row["flush"]): row["cpu_us_per_message"] for row in load("sqlite-floor.jsonl")}
+if floor:
+    print("SQLite alone storing a message (Kabar's schema and INSERT, one thread, no network): "
+          + ", ".join(f"{floor[(size, False)]} µs CPU at {size} per commit ({floor[(size, True)]} µs with a flush per commit)"
+                      for size in sorted({size for size, _ in floor})))
 
 sweep = [r for r in rows if r.get("kind") == "sweep"]
 if not sweep:

@@ -1,0 +1,164 @@
+/*
+ * What storing a message costs SQLite alone on this machine: no network, no Swift, no
+ * threads, only Kabar's schema and its INSERT, to weigh a durable `send` against.
+ *
+ *     gcc -O2 -o /tmp/sqlite-insert-floor scripts/sqlite-insert-floor.c -lsqlite3
+ *     /tmp/sqlite-insert-floor DATABASE [MESSAGES]
+ *
+ * DATABASE is a file kabar-server created (its schema and at least three users, e.g.
+ * `--demo`'s); the probe works on a copy (`VACUUM INTO`, consistent even while a server
+ * has it open) and only reads the original. It inserts MESSAGES rows (default 300,000)
+ * the way the store does (one prepared INSERT per message, three users sending round
+ * robin to the next, as chatload's connections do; who talked to whom once per commit),
+ * in transactions of 12 and then 512 messages (the store's commits at send c50 P1 and its
+ * largest), in WAL with synchronous=NORMAL and foreign keys on, as kabar-server runs it:
+ * once without flushing and once with an fdatasync of the log after every commit (what
+ * Kabar's flusher adds). It prints one JSON object per case with the process's CPU per
+ * message (user + system, getrusage). It uses the system's SQLite (Debian's), not the
+ * one Kabar links.
+ */
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static void check(int rc, sqlite3 *db, const char *what) {
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        fprintf(stderr, "%s: %s\n", what, sqlite3_errmsg(db));
+        exit(1);
+    }
+}
+
+/* Removes a database file and its log and index, if there. */
+static void remove_database(const char *path) {
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char *name = sqlite3_mprintf("%s%s", path, suffixes[i]);
+        unlink(name);
+        sqlite3_free(name);
+    }
+}
+
+static double cpu_seconds(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
+           usage.ru_stime.tv_usec / 1e6;
+}
+
+/* A consistent copy of `from` at `to`, replacing whatever was there. */
+static void copy_database(const char *from, const char *to) {
+    remove_database(to);
+    sqlite3 *db;
+    check(sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL), db, from);
+    char *vacuum = sqlite3_mprintf("VACUUM INTO %Q", to);
+    check(sqlite3_exec(db, vacuum, NULL, NULL, NULL), db, "VACUUM INTO");
+    sqlite3_free(vacuum);
+    sqlite3_close(db);
+}
+
+/* One measured run: `messages` inserts in transactions of `batch`, the log flushed after
+ * each commit when `flush` is set. Returns CPU microseconds per message. */
+static double run(const char *path, int messages, int batch, int flush) {
+    sqlite3 *db;
+    check(sqlite3_open(path, &db), db, "open");
+    check(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                       NULL, NULL, NULL), db, "pragmas");
+    sqlite3_stmt *users;
+    check(sqlite3_prepare_v2(db, "SELECT id, username, name FROM users ORDER BY id LIMIT 3", -1, &users, NULL), db,
+          "users");
+    sqlite3_int64 ids[3];
+    char names[3][64], usernames[3][64];
+    int count = 0;
+    while (count < 3 && sqlite3_step(users) == SQLITE_ROW) {
+        ids[count] = sqlite3_column_int64(users, 0);
+        snprintf(usernames[count], 64, "%s", (const char *)sqlite3_column_text(users, 1));
+        snprintf(names[count], 64, "%s", (const char *)sqlite3_column_text(users, 2));
+        count++;
+    }
+    sqlite3_finalize(users);
+    if (count < 3) {
+        fprintf(stderr, "%s: needs three users (start kabar-server with --demo once)\n", path);
+        exit(1);
+    }
+    char *wal = sqlite3_mprintf("%s-wal", path);
+    sqlite3_stmt *insert, *peer, *begin, *commit;
+    check(sqlite3_prepare_v2(db,
+                             "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             -1, &insert, NULL), db, "insert");
+    check(sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO conversation_peers (user_id, peer_username) VALUES (?, ?)",
+                             -1, &peer, NULL), db, "peer");
+    check(sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL), db, "begin");
+    check(sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL), db, "commit");
+    const char *body = "0123456789abcdef0123456789abcdef";  /* chatload's 32 bytes */
+    int log = -1;
+    double start = cpu_seconds();
+    for (int done = 0; done < messages;) {
+        check(sqlite3_step(begin), db, "BEGIN");
+        sqlite3_reset(begin);
+        for (int i = 0; i < batch && done < messages; i++, done++) {
+            int sender = done % 3, recipient = (done + 1) % 3;
+            sqlite3_bind_text(insert, 1, usernames[sender], -1, SQLITE_STATIC);
+            sqlite3_bind_text(insert, 2, names[sender], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(insert, 3, ids[recipient]);
+            sqlite3_bind_text(insert, 4, body, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(insert, 5, 1700000000000LL + done);
+            check(sqlite3_step(insert), db, "INSERT");
+            sqlite3_reset(insert);
+        }
+        /* Who talked to whom, once per batch and direction, as the store's deferred
+         * statements do. */
+        for (int s = 0; s < 3; s++) {
+            sqlite3_bind_int64(peer, 1, ids[(s + 1) % 3]);
+            sqlite3_bind_text(peer, 2, usernames[s], -1, SQLITE_STATIC);
+            check(sqlite3_step(peer), db, "peer");
+            sqlite3_reset(peer);
+            sqlite3_bind_int64(peer, 1, ids[s]);
+            sqlite3_bind_text(peer, 2, usernames[(s + 1) % 3], -1, SQLITE_STATIC);
+            check(sqlite3_step(peer), db, "peer");
+            sqlite3_reset(peer);
+        }
+        check(sqlite3_step(commit), db, "COMMIT");
+        sqlite3_reset(commit);
+        if (flush) {
+            if (log < 0) log = open(wal, O_RDWR);
+            if (log < 0 || fdatasync(log) != 0) {
+                perror(wal);
+                exit(1);
+            }
+        }
+    }
+    double perMessage = (cpu_seconds() - start) * 1e6 / messages;
+    if (log >= 0) close(log);
+    sqlite3_free(wal);
+    sqlite3_finalize(insert);
+    sqlite3_finalize(peer);
+    sqlite3_finalize(begin);
+    sqlite3_finalize(commit);
+    sqlite3_close(db);
+    return perMessage;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s KABAR_DATABASE [MESSAGES]\n", argv[0]);
+        return 2;
+    }
+    int messages = argc > 2 ? atoi(argv[2]) : 300000;
+    char *scratch = sqlite3_mprintf("%s.floor", argv[1]);
+    int batches[] = {12, 512};
+    for (int flush = 0; flush <= 1; flush++) {
+        for (int b = 0; b < 2; b++) {
+            copy_database(argv[1], scratch);
+            double perMessage = run(scratch, messages, batches[b], flush);
+            printf("{\"messages_per_commit\": %d, \"flush\": %s, \"cpu_us_per_message\": %.2f}\n", batches[b],
+                   flush ? "true" : "false", perMessage);
+        }
+    }
+    remove_database(scratch);
+    sqlite3_free(scratch);
+    return 0;
+}
