@@ -34,6 +34,9 @@ struct BenchLoop {
     private var scanner = ReplyScanner()
     /// Requests queued since the handler last took them.
     private var output: ByteBuffer?
+    /// The buffer the handler took last, kept so that the next requests reuse its memory
+    /// once the channel has written it (until then, writing to it copies it).
+    private var written: ByteBuffer?
 
     init(workload: BenchWorkload, pipeline: Int) {
         self.workload = workload
@@ -98,7 +101,9 @@ struct BenchLoop {
 
     /// The requests queued since the last call, as one buffer.
     mutating func takeOutput() -> ByteBuffer? {
-        output.take()
+        guard let buffer = output.take() else { return nil }
+        written = buffer
+        return buffer
     }
 
     /// Ends the loop once nothing is in flight. - Returns: whether it ended now.
@@ -121,9 +126,15 @@ struct BenchLoop {
     private mutating func queueNext(at now: UInt64, shared: BenchShared, allocator: ByteBufferAllocator) {
         guard shared.mayIssue(at: now) else { return }
         sentAt.append(now)
-        var buffer = output.take() ?? allocator.buffer(capacity: workload.requestSize * pipeline)
+        var buffer = output.take() ?? reusableBuffer(allocator: allocator)
         workload.writeNext(at: now, into: &buffer)
         output = buffer
+    }
+
+    private mutating func reusableBuffer(allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard var buffer = written.take() else { return allocator.buffer(capacity: workload.requestSize * pipeline) }
+        buffer.clear()
+        return buffer
     }
 }
 

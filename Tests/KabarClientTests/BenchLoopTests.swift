@@ -63,6 +63,31 @@ struct BenchLoopTests {
         #expect(!finishedEarly)
     }
 
+    @Test("the next requests reuse a written buffer's memory, and never write over one still held")
+    func outputBufferReuse() {
+        var (loop, shared) = makeLoop(pipeline: 1)
+        _ = loop.logIn(at: 0)
+        _ = receive(Self.ok, into: &loop, shared: shared)
+        _ = loop.start(at: 1, shared: shared, allocator: allocator)
+        let address = { (buffer: ByteBuffer) in buffer.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) } }
+
+        // Written (the channel let it go): the next request goes into the same memory. A
+        // buffer of the same size made meanwhile would take that memory had it been freed.
+        let (first, capacity) = loop.takeOutput().map { (address($0), $0.capacity) } ?? (0, 0)
+        let decoy = allocator.buffer(capacity: capacity)
+        _ = receive(Self.ok, into: &loop, shared: shared)
+        let second = loop.takeOutput()
+        #expect(second.map(address) == first)
+        #expect(address(decoy) != first)
+
+        // Still held (the channel has not written it): the next request gets its own copy.
+        _ = receive(Self.refusal, into: &loop, shared: shared)
+        let third = loop.takeOutput()
+        #expect(third.map(address) != second.map(address))
+        #expect(second.map { String(buffer: $0) } == "send bench-1 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n")
+        #expect(third.map { String(buffer: $0) } == "send bench-1 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n")
+    }
+
     @Test("a bounded run ends when its last reply is in; a refused login ends it at once")
     func endings() {
         var (loop, shared) = makeLoop(pipeline: 2, requests: 3)
