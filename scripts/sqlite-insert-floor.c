@@ -5,17 +5,17 @@
  *     gcc -O2 -o /tmp/sqlite-insert-floor scripts/sqlite-insert-floor.c -lsqlite3
  *     /tmp/sqlite-insert-floor DATABASE [MESSAGES]
  *
- * DATABASE is a file kabar-server created (its schema and at least three users, e.g.
- * `--demo`'s); the probe works on a copy (`VACUUM INTO`, consistent even while a server
- * has it open) and only reads the original. It inserts MESSAGES rows (default 300,000)
- * the way the store does (one prepared INSERT per message, three users sending round
- * robin to the next, as chatload's connections do; who talked to whom once per commit),
- * in transactions of 12 and then 512 messages (the store's commits at send c50 P1 and its
- * largest), in WAL with synchronous=NORMAL and foreign keys on, as kabar-server runs it:
- * once without flushing and once with an fdatasync of the log after every commit (what
- * Kabar's flusher adds). It prints one JSON object per case with the process's CPU per
- * message (user + system, getrusage). It uses the system's SQLite (Debian's), not the
- * one Kabar links.
+ * DATABASE is a file kabar-server created (its schema, and whatever data it holds); the
+ * probe works on a copy (`VACUUM INTO`, consistent even while a server has it open) and
+ * only reads the original. It adds three users to the copy and inserts MESSAGES rows
+ * (default 300,000) the way the store does (one prepared INSERT per message, the three
+ * sending round robin to the next, as chatload's connections do; who talked to whom once
+ * per commit), in transactions of 12 and then 512 messages (the store's commits at send
+ * c50 P1 and its largest), in WAL with synchronous=NORMAL and foreign keys on, as
+ * kabar-server runs it: once without flushing and once with an fdatasync of the log after
+ * every commit (what Kabar's flusher adds). It prints one JSON object per case with the
+ * process's CPU per message (user + system, getrusage). It uses the system's SQLite
+ * (Debian's), not the one Kabar links.
  */
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -66,23 +66,25 @@ static double run(const char *path, int messages, int batch, int flush) {
     check(sqlite3_open(path, &db), db, "open");
     check(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                        NULL, NULL, NULL), db, "pragmas");
+    /* Three users of its own, so that any Kabar database will do. */
+    check(sqlite3_exec(db,
+                       "INSERT OR IGNORE INTO users (username, name, country, password_hash, created_at) VALUES "
+                       "('floor-0', 'Floor Zero', 'Indonesia', '$scrypt$probe', 0), "
+                       "('floor-1', 'Floor One', 'Indonesia', '$scrypt$probe', 0), "
+                       "('floor-2', 'Floor Two', 'Indonesia', '$scrypt$probe', 0)",
+                       NULL, NULL, NULL), db, "users");
     sqlite3_stmt *users;
-    check(sqlite3_prepare_v2(db, "SELECT id, username, name FROM users ORDER BY id LIMIT 3", -1, &users, NULL), db,
-          "users");
+    check(sqlite3_prepare_v2(db, "SELECT id, username, name FROM users WHERE username LIKE 'floor-_' ORDER BY username",
+                             -1, &users, NULL), db, "users");
     sqlite3_int64 ids[3];
     char names[3][64], usernames[3][64];
-    int count = 0;
-    while (count < 3 && sqlite3_step(users) == SQLITE_ROW) {
-        ids[count] = sqlite3_column_int64(users, 0);
-        snprintf(usernames[count], 64, "%s", (const char *)sqlite3_column_text(users, 1));
-        snprintf(names[count], 64, "%s", (const char *)sqlite3_column_text(users, 2));
-        count++;
+    for (int i = 0; i < 3; i++) {
+        check(sqlite3_step(users), db, "users");
+        ids[i] = sqlite3_column_int64(users, 0);
+        snprintf(usernames[i], 64, "%s", (const char *)sqlite3_column_text(users, 1));
+        snprintf(names[i], 64, "%s", (const char *)sqlite3_column_text(users, 2));
     }
     sqlite3_finalize(users);
-    if (count < 3) {
-        fprintf(stderr, "%s: needs three users (start kabar-server with --demo once)\n", path);
-        exit(1);
-    }
     char *wal = sqlite3_mprintf("%s-wal", path);
     sqlite3_stmt *insert, *peer, *begin, *commit;
     check(sqlite3_prepare_v2(db,
