@@ -142,7 +142,7 @@ struct BenchLoop {
 
 /// Finds the end of each reply (`\r\n\r\n`) in a stream of bytes, and whether the reply
 /// began with `{"status": "OK"`; nothing else of a reply is looked at.
-struct ReplyScanner {
+private struct ReplyScanner {
     /// Held by each scanner rather than read from a static, whose every read in the
     /// per-byte loop would check that it was initialised.
     private let okPrefix: [UInt8] = Array(#"{"status": "OK""#.utf8)
