@@ -18,7 +18,7 @@ struct BenchLoop {
         case finished
     }
 
-    /// What a read changed besides the statistics.
+    /// Whether a read ended the login, and how.
     enum LoginOutcome {
         case none
         case succeeded
@@ -43,10 +43,7 @@ struct BenchLoop {
         self.pipeline = max(1, pipeline)
     }
 
-    /// Whether no request is in flight.
-    var isIdle: Bool { sentAt.isEmpty }
-
-    /// Requests in flight, for the errors of a connection that was lost.
+    /// Requests written and not answered yet.
     var inFlight: Int { sentAt.count }
 
     /// Queues the login line, timed from `now`.
@@ -108,7 +105,7 @@ struct BenchLoop {
 
     /// Ends the loop once nothing is in flight. - Returns: whether it ended now.
     mutating func finishIfIdle() -> Bool {
-        guard phase == .running, sentAt.isEmpty else { return false }
+        guard phase == .running, inFlight == 0 else { return false }
         phase = .finished
         return true
     }
@@ -117,7 +114,7 @@ struct BenchLoop {
     /// - Returns: false if it had ended already.
     mutating func connectionLost() -> Bool {
         guard phase != .finished else { return false }
-        statistics.errors += sentAt.count
+        statistics.errors += inFlight
         sentAt.removeAll()
         phase = .finished
         return true

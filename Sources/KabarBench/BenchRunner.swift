@@ -106,7 +106,7 @@ public struct BenchRunner: Sendable {
             )
             let handler = BenchConnectionHandler(
                 workload: workload,
-                pipeline: max(1, configuration.pipeline),
+                pipeline: configuration.pipeline,
                 shared: shared,
                 loggedIn: loggedIn,
                 done: done

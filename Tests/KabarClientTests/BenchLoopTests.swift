@@ -96,7 +96,7 @@ struct BenchLoopTests {
         _ = loop.start(at: 1, shared: shared, allocator: allocator)
         _ = receive(Self.ok + Self.ok + Self.ok, into: &loop, shared: shared)
         #expect(loop.statistics.completed == 3)
-        #expect(loop.isIdle)
+        #expect(loop.inFlight == 0)
         let finished = loop.finishIfIdle()
         #expect(finished)
         #expect(loop.phase == .finished)

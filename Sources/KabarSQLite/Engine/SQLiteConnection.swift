@@ -39,8 +39,9 @@ final class SQLiteConnection {
         sqlite_nio_sqlite3_busy_handler(handle, retryWhileLocked, nil)
         // Plans that do not depend on bound values, so that a cached statement is never
         // prepared again for a new value (see ``repreparations``). Kabar's queries name
-        // the index they need where the planner would not find it alone.
-        kabar_sqlite_keep_plans(handle)
+        // the index they need where the planner would not find it alone. Should it fail,
+        // only the re-preparations come back.
+        _ = kabar_sqlite_keep_plans(handle)
     }
 
     deinit {
