@@ -113,8 +113,12 @@ struct KabarCLITests {
 
     @Test("a lost server connection gives an error line, not a crash")
     func lostConnection() async throws {
-        let port = try await withTestServer { server in server.port }
+        // A port where nothing listens, held so that no other test's server takes it
+        // (the port of a stopped test server could be reused while this test runs).
+        let closed = try ReservedPort()
+        let port = closed.port
         let result = try await runProduct("kabar-cli", ["--port", "\(port)"], input: "auth messi surabaya\nping\n")
+        withExtendedLifetime(closed) {}
         #expect(result.status == 0)
         let lines = result.output.split(separator: "\n")
         #expect(lines.count == 2)

@@ -131,22 +131,10 @@ public final class PostgresCluster: Sendable {
         return result.status
     }
 
-    /// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
+    /// A port nothing listens on now (the kernel's pick for a socket bound to port 0),
+    /// released at once for PostgreSQL to take.
     private static func freeLoopbackPort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw PostgresClusterError.didNotStart }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
-            }
-        }
-        guard bound else { throw PostgresClusterError.didNotStart }
-        return Int(UInt16(bigEndian: address.sin_port))
+        try ReservedPort().port
     }
 }
 
