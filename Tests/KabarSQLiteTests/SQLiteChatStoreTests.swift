@@ -152,6 +152,45 @@ final class SQLiteChatStoreTests {
         #expect(rows.allSatisfy { !$0.isMultiple(of: 5) })
     }
 
+    @Test("a message of a burst that fails in the store fails alone: none of its rows or conversations stay, the others are stored")
+    func burstMessageFailure() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let lineker = try await addUser("lineker")
+        try await store.database.write { db in
+            try db.execute(
+                """
+                CREATE TRIGGER refuse BEFORE INSERT ON messages
+                WHEN NEW.body = 'boom' OR (NEW.body = 'half' AND NEW.recipient_id = \(lineker.id))
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+                """
+            )
+        }
+        let outcomes = try await store.deliver(
+            [
+                OutgoingMessage(text: "a", sender: messi, recipients: [henderson.username], origin: nil),
+                OutgoingMessage(text: "boom", sender: messi, recipients: [henderson.username], origin: nil),
+                // Stored for henderson, then refused for lineker: neither row may stay.
+                OutgoingMessage(text: "half", sender: lineker, recipients: [henderson.username, lineker.username], origin: nil),
+                OutgoingMessage(text: "c", sender: messi, recipients: [lineker.username], origin: nil),
+            ],
+            at: now
+        )
+        #expect(try outcomes[0].get()?.map(\.text) == ["a"])
+        #expect(throws: SQLiteError.self) { try outcomes[1].get() }
+        #expect(throws: SQLiteError.self) { try outcomes[2].get() }
+        #expect(try outcomes[3].get()?.map(\.text) == ["c"])
+        #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).map(\.text) == ["a"])
+        #expect(try await store.takeUnreadMessages(for: lineker.id, at: now).map(\.text) == ["c"])
+        let linkedToHenderson = try await store.database.write { db in
+            try db.query(
+                "SELECT count(*) FROM conversation_peers WHERE (user_id = ? AND peer_username = 'lineker') OR (user_id = ? AND peer_username = 'henderson')",
+                [.integer(henderson.id), .integer(lineker.id)]
+            ).first?.integer(0)
+        }
+        #expect(linkedToHenderson == 0)
+    }
+
     @Test("a unit whose error ends the whole transaction (as SQLITE_IOERR can): what is reported is what is stored")
     func transactionLostMidBatch() async throws {
         struct Boom: Error {}

@@ -12,6 +12,7 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
     case sessions = "sessions: found by hash, touched when used, deleted once expired"
     case passwordChange = "a new password ends the user's sessions"
     case messages = "deliver is all or nothing; inbox returns unread in order and marks them read without deleting"
+    case burst = "a burst of deliveries: each message all or nothing on its own, outcomes and ids in order"
     case inboxAfterReads = "unread messages after read ones: an inbox returns only the newest, unread part"
     case racingReaders = "concurrent inbox readers get disjoint messages, and every message once"
     case idsInCommitOrder = "concurrent sends: ids unique, each send's ids in recipient order, every message once"
@@ -34,6 +35,7 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
         case .sessions: try await checks.sessions()
         case .passwordChange: try await checks.passwordChange()
         case .messages: try await checks.messages()
+        case .burst: try await checks.burst()
         case .inboxAfterReads: try await checks.inboxAfterReads()
         case .racingReaders: try await checks.racingReaders()
         case .idsInCommitOrder: try await checks.idsInCommitOrder()
@@ -103,6 +105,42 @@ private struct StoreChecks {
         for token in tokens { #expect(try await store.session(tokenHash: TokenHash(token), at: now, idleLimit: .seconds(60)) == nil) }
         #expect(try await store.session(tokenHash: TokenHash(theirs), at: now, idleLimit: .seconds(60)) != nil)
         #expect(try await store.user(named: messi.username)?.passwordHash == "$scrypt$new")
+    }
+
+    func burst() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let lineker = try await addUser("lineker")
+        let nobody = Username("nobody")!
+        func message(_ text: String, from sender: UserRecord, to recipients: [Username]) -> OutgoingMessage {
+            OutgoingMessage(text: text, sender: sender, recipients: recipients, origin: nil)
+        }
+        let outcomes = try await store.deliver(
+            [
+                message("b1", from: messi, to: [henderson.username]),
+                message("lost", from: messi, to: [nobody]),
+                message("b2", from: lineker, to: [henderson.username, messi.username]),
+                message("lost too", from: messi, to: [lineker.username, nobody]),
+                message("b3", from: messi, to: [henderson.username]),
+            ],
+            at: now
+        )
+        let stored = try outcomes.map { try $0.get() }
+        #expect(stored.map { $0?.map(\.text) } == [["b1"], nil, ["b2", "b2"], nil, ["b3"]])
+        #expect(stored[2]?.map(\.to) == ["henderson", "messi"])
+        #expect(stored[2]?.map(\.fromName) == ["Lineker", "Lineker"])
+        let ids = stored.compactMap { $0 }.flatMap { $0 }.map(\.id)
+        #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+        #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).map(\.text) == ["b1", "b2", "b3"])
+        #expect(try await store.takeUnreadMessages(for: messi.id, at: now).map(\.text) == ["b2"])
+        #expect(try await store.takeUnreadMessages(for: lineker.id, at: now).isEmpty)
+
+        #expect(try await store.deliver([], at: now).isEmpty)
+        let alone = try await store.deliver([message("alone", from: henderson, to: [lineker.username, messi.username])], at: now)
+        #expect(try alone.map { try $0.get()?.map(\.to) } == [["lineker", "messi"]])
+        let lostAlone = try await store.deliver([message("lost", from: henderson, to: [lineker.username, nobody])], at: now)
+        #expect(try lostAlone.map { try $0.get() == nil } == [true])
+        #expect(try await store.takeUnreadMessages(for: lineker.id, at: now).map(\.text) == ["alone"])
     }
 
     func messages() async throws {

@@ -52,9 +52,7 @@ public struct RequestDispatcher: Sendable {
         case .ping:
             return .answered(.pong)
         case .send(let reference, let recipients, let text):
-            return withSession(reference, on: &connection) { session, reply throws(Refusal) in
-                try service.send(text, from: session.user, to: recipients, on: connectionID) { reply.answer($0) { _ in .messageSent } }
-            }
+            return withSession(reference, on: &connection, work: sendWork(text, to: recipients, on: connectionID))
         case .subscribe(let reference, let presence):
             let sink = makeEventSink()
             return withSession(reference, on: &connection) { session, reply in
@@ -115,6 +113,58 @@ public struct RequestDispatcher: Sendable {
         }
     }
 
+    /// Adds `request` to `burst` if it is a `send` whose session memory knows (binding the
+    /// connection to it, as ``dispatch(_:on:makeEventSink:)`` would). Returns false, having
+    /// changed nothing, for any other request: the caller dispatches the burst, then that
+    /// request on its own.
+    public func gather(_ request: Request, into burst: inout SendBurst, on connection: inout ConnectionContext) -> Bool {
+        guard case .send(let reference, let recipients, let text) = request,
+            case .found(_, let session) = service.sessionFromMemory(for: reference, on: &connection)
+        else { return false }
+        burst.entries.append(SendBurst.Entry(session: session, recipientNames: recipients, text: text))
+        return true
+    }
+
+    /// How a burst is being answered.
+    public enum BurstDispatch {
+        /// A lone `send`, answered as ``dispatch(_:on:makeEventSink:)`` answers one.
+        case one(Pending<Reply>)
+        /// One reply per `send`, in order, all at once. A reply is a failure only for an
+        /// infrastructure failure, which the caller logs and answers with
+        /// ``Refusal/serverFailure``.
+        case several(Pending<[Result<Reply, any Error>]>)
+    }
+
+    /// Hands `burst` to the store as one unit of work, taking effect after the connection's
+    /// earlier requests.
+    public func dispatch(_ burst: SendBurst, on connection: ConnectionContext) -> BurstDispatch {
+        let service = self.service
+        let connectionID = connection.id
+        if burst.count == 1, let entry = burst.entries.first {
+            let work = sendWork(entry.text, to: entry.recipientNames, on: connectionID)
+            return .one(Self.start(work, for: entry.session, in: connection.lane))
+        }
+        return .several(Self.start(in: connection.lane) { replies in
+            service.send(burst, on: connectionID) { outcomes in
+                replies.complete(.success(outcomes.map { outcome in
+                    switch outcome {
+                    case .success: .success(.messageSent)
+                    case .failure(let refusal as Refusal): .success(.refused(refusal))
+                    case .failure(let error): .failure(error)
+                    }
+                }))
+            }
+        })
+    }
+
+    /// The work of one `send`.
+    private func sendWork(_ text: String, to recipients: [String], on connectionID: Presence.ConnectionID) -> SessionWork {
+        let service = self.service
+        return { session, reply throws(Refusal) in
+            try service.send(text, from: session.user, to: recipients, on: connectionID) { reply.answer($0) { _ in .messageSent } }
+        }
+    }
+
     /// Work for a request's session: it throws a refusal it can tell at once, or starts
     /// store work that completes `reply` (see ``Pending/answer(_:_:)``).
     private typealias SessionWork = @Sendable (SessionRecord, _ reply: Pending<Reply>) throws(Refusal) -> Void
@@ -144,20 +194,28 @@ public struct RequestDispatcher: Sendable {
     private static func start(_ work: @escaping SessionWork, for session: SessionRecord, in lane: RequestLane)
         -> Pending<Reply>
     {
-        let reply = Pending<Reply>()
+        start(in: lane) { reply in run(work, for: session, reply: reply) }
+    }
+
+    /// Runs `work` once the connection's earlier requests have taken effect (at once when
+    /// the store keeps them in order itself): the result `work` completes.
+    private static func start<Value>(in lane: RequestLane, _ work: @escaping @Sendable (Pending<Value>) -> Void)
+        -> Pending<Value>
+    {
+        let result = Pending<Value>()
         guard !lane.runsInCallOrder else {
-            run(work, for: session, reply: reply)
-            return reply
+            work(result)
+            return result
         }
         lane.start { finished in
-            let tracked = Pending<Reply>()
+            let tracked = Pending<Value>()
             tracked.whenComplete {
                 finished()
-                reply.complete($0)
+                result.complete($0)
             }
-            run(work, for: session, reply: tracked)
+            work(tracked)
         }
-        return reply
+        return result
     }
 
     private static func run(_ work: SessionWork, for session: SessionRecord, reply: Pending<Reply>) {

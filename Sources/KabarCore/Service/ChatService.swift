@@ -143,6 +143,52 @@ public final class ChatService: Sendable {
         }
     }
 
+    /// A connection's pipelined `send`s, stored as one unit of store work: each is checked
+    /// and stored, all or nothing, as ``send(_:from:to:on:completion:)`` does it alone.
+    /// `completion` gets each one's outcome in order (a refusal for one that failed its
+    /// checks), on the store's thread, after the messages stored are published.
+    func send(_ burst: SendBurst, on connection: Presence.ConnectionID, completion: @escaping @Sendable ([Result<Void, any Error>]) -> Void) {
+        // nil: the store's outcome, in the order of `messages`.
+        var checked: [Refusal?] = []
+        var messages: [OutgoingMessage] = []
+        checked.reserveCapacity(burst.count)
+        messages.reserveCapacity(burst.count)
+        for entry in burst.entries {
+            do throws(Refusal) {
+                let recipients = try validRecipients(for: entry.text, named: entry.recipientNames)
+                messages.append(OutgoingMessage(text: entry.text, sender: entry.session.user, recipients: recipients, origin: connection))
+                checked.append(nil)
+            } catch {
+                checked.append(error)
+            }
+        }
+        guard !messages.isEmpty else { return completion(checked.map { .failure($0!) }) }
+        let publishesItself = coordination.commitFeed == nil
+        store.deliver(messages, at: clock.now()) { [checked] result in
+            var stored: [ChatMessage] = []
+            let outcomes: [Result<Void, any Error>]
+            switch result {
+            case .failure(let error):
+                outcomes = checked.map { .failure($0 ?? error) }
+            case .success(let delivered):
+                var next = delivered.makeIterator()
+                outcomes = checked.map { refusal in
+                    if let refusal { return .failure(refusal) }
+                    switch next.next() {
+                    case .success(let messages?)?:
+                        stored += messages
+                        return .success(())
+                    case .success(nil)?: return .failure(Refusal.recipientNotFound)
+                    case .failure(let error)?: return .failure(error)
+                    case nil: return .failure(MissingDeliveryOutcome())
+                    }
+                }
+            }
+            if publishesItself, !stored.isEmpty { self.live.publish(stored, sentFrom: connection) }
+            completion(outcomes)
+        }
+    }
+
     /// The distinct recipients of a message, checked in the order PROTOCOL.md gives.
     private func validRecipients(for text: String, named names: [String]) throws(Refusal) -> [Username] {
         guard !text.isEmpty else { throw .emptyMessage }
@@ -290,4 +336,9 @@ public final class ChatService: Sendable {
     func conversations(of user: UserRecord, completion: @escaping StoreCompletion<[ConversationSummary]>) {
         store.conversations(of: user, completion: completion)
     }
+}
+
+/// A store answered a burst of deliveries with fewer outcomes than it was given messages.
+struct MissingDeliveryOutcome: Error, CustomStringConvertible {
+    var description: String { "the store gave no outcome for a message of a burst" }
 }

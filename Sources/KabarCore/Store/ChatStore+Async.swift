@@ -21,6 +21,12 @@ extension ChatStore {
         }
     }
 
+    public func deliver(_ messages: [OutgoingMessage], at now: Timestamp) async throws -> [DeliveryOutcome] {
+        try await withCheckedThrowingContinuation { continuation in
+            deliver(messages, at: now) { continuation.resume(with: $0) }
+        }
+    }
+
     public func takeUnreadMessages(for userID: Int64, at now: Timestamp) async throws -> [ChatMessage] {
         try await withCheckedThrowingContinuation { continuation in
             takeUnreadMessages(for: userID, at: now) { continuation.resume(with: $0) }

@@ -64,6 +64,15 @@ public protocol ChatStore: Sendable {
         origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     )
+    /// Stores several messages, in order, each all or nothing as
+    /// ``deliver(_:from:to:at:origin:completion:)`` stores one: the outcome of each, in the
+    /// order given. A connection's pipelined sends come this way, so that a store can take
+    /// them as one unit of work. The default stores them one by one.
+    func deliver(
+        _ messages: [OutgoingMessage],
+        at now: Timestamp,
+        completion: @escaping StoreCompletion<[DeliveryOutcome]>
+    )
     /// The user's unread messages in the order they were received, now marked read.
     func takeUnreadMessages(for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<[ChatMessage]>)
     /// The user's unread messages in the order they were received, left unread, and the
@@ -101,7 +110,48 @@ public struct UnreadSnapshot: Sendable {
 
 extension ChatStore {
     public var runsInCallOrder: Bool { false }
+
+    /// Stores the messages one by one: all handed in at once to a store that runs
+    /// operations in call order, each after the one before it has finished to one that
+    /// does not (so that they still take effect in order). Completes when the last one's
+    /// outcome is in, never with a failure of its own.
+    public func deliver(
+        _ messages: [OutgoingMessage],
+        at now: Timestamp,
+        completion: @escaping StoreCompletion<[DeliveryOutcome]>
+    ) {
+        guard runsInCallOrder else { return deliverInTurn(messages[...], at: now, after: [], completion: completion) }
+        guard !messages.isEmpty else { return completion(.success([])) }
+        let outcomes = Locked((results: [DeliveryOutcome?](repeating: nil, count: messages.count), missing: messages.count))
+        for (index, message) in messages.enumerated() {
+            deliver(message.text, from: message.sender, to: message.recipients, at: now, origin: message.origin) { result in
+                let finished = outcomes.withLock { outcomes -> [DeliveryOutcome]? in
+                    outcomes.results[index] = result
+                    outcomes.missing -= 1
+                    return outcomes.missing == 0 ? outcomes.results.map { $0! } : nil
+                }
+                if let finished { completion(.success(finished)) }
+            }
+        }
+    }
+
+    private func deliverInTurn(
+        _ messages: ArraySlice<OutgoingMessage>,
+        at now: Timestamp,
+        after earlier: [DeliveryOutcome],
+        completion: @escaping StoreCompletion<[DeliveryOutcome]>
+    ) {
+        guard let message = messages.first else { return completion(.success(earlier)) }
+        deliver(message.text, from: message.sender, to: message.recipients, at: now, origin: message.origin) { result in
+            deliverInTurn(messages.dropFirst(), at: now, after: earlier + [result], completion: completion)
+        }
+    }
 }
+
+/// What became of one message of ``ChatStore/deliver(_:at:completion:)``: the messages
+/// stored, one per recipient; nil, and nothing stored, if a recipient does not exist; or
+/// the failure that stored nothing.
+public typealias DeliveryOutcome = Result<[ChatMessage]?, any Error>
 
 /// Receives the result of a store operation, on whatever thread the store finished it.
 public typealias StoreCompletion<Value> = @Sendable (Result<Value, any Error>) -> Void

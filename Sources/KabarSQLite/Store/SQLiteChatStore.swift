@@ -179,51 +179,104 @@ public final class SQLiteChatStore: ChatStore {
         origin: Presence.ConnectionID?,
         completion: @escaping StoreCompletion<[ChatMessage]?>
     ) {
-        // Every recipient's id and name first (from the ``RecipientDirectory``), so that a
-        // missing one stores nothing; then one INSERT … VALUES per recipient. (A one-row
-        // INSERT changes pages in place, where an INSERT … SELECT, which could insert many
-        // rows, first copies each page it changes into a statement journal.) A message to
-        // several recipients needs a savepoint, in case a later INSERT fails; one to a
-        // single recipient does not. Who talked to whom is recorded once per batch, before
-        // anything reads it (``recordConversation``).
-        let senderUsername = sender.username.text
-        let senderName = sender.profile.name
-        let senderID = sender.id
-        let changes: UnitChanges = recipients.count == 1 ? .oneStatement : .anyStatements
+        // A message to several recipients needs a savepoint, in case a later INSERT fails;
+        // one to a single recipient does not.
+        let message = OutgoingMessage(text: text, sender: sender, recipients: recipients, origin: origin)
         let directory = recipientDirectory
-        database.submit(changes: changes, readsDeferredWork: false, { db -> [ChatMessage]? in
-            var found: [RecipientDirectory.Recipient] = []
-            found.reserveCapacity(recipients.count)
-            for recipient in recipients {
-                guard let known = try directory.recipient(named: recipient.text, on: db) else { return nil }
-                found.append(known)
-            }
-            var messages: [ChatMessage] = []
-            messages.reserveCapacity(recipients.count)
-            for (recipient, known) in zip(recipients, found) {
-                try db.execute(
-                    """
-                    INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """,
-                    [.text(senderUsername), .text(senderName), .integer(known.id), .text(text), .integer(now.milliseconds)]
-                )
-                Self.recordConversation(of: known.id, with: senderUsername, on: db)
-                Self.recordConversation(of: senderID, with: recipient.text, on: db)
-                messages.append(
-                    ChatMessage(
-                        id: db.lastInsertedRowID,
-                        from: senderUsername,
-                        to: recipient.text,
-                        fromName: senderName,
-                        toName: known.name,
-                        text: text,
-                        timeMilliseconds: now.milliseconds
-                    )
-                )
-            }
-            return messages
+        database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, readsDeferredWork: false, { db in
+            try Self.insert(message, at: now, findingRecipientsIn: directory, on: db)
         }, completion: completion)
+    }
+
+    /// One unit of work for the whole burst: one job, one savepoint, one answer. Inside it
+    /// each message is all or nothing on its own: a single INSERT is by itself, and a
+    /// message to several recipients gets a savepoint of its own. A message that fails
+    /// gives its error and the others go on, unless the failure ended the transaction (SQLite
+    /// does after some I/O errors): then the unit stops, and the whole batch is rolled back
+    /// and fails.
+    public func deliver(_ messages: [OutgoingMessage], at now: Timestamp, completion: @escaping StoreCompletion<[DeliveryOutcome]>) {
+        guard messages.count > 1 else {
+            guard let message = messages.first else { return completion(.success([])) }
+            return deliver(message.text, from: message.sender, to: message.recipients, at: now, origin: message.origin) {
+                completion(.success([$0]))
+            }
+        }
+        let directory = recipientDirectory
+        database.submit(changes: .anyStatements, readsDeferredWork: false, { db in
+            var outcomes: [DeliveryOutcome] = []
+            outcomes.reserveCapacity(messages.count)
+            for message in messages {
+                let mark = db.deferred.mark
+                do {
+                    if message.recipients.count == 1 {
+                        outcomes.append(.success(try Self.insert(message, at: now, findingRecipientsIn: directory, on: db)))
+                    } else {
+                        try db.execute("SAVEPOINT message")
+                        do {
+                            outcomes.append(.success(try Self.insert(message, at: now, findingRecipientsIn: directory, on: db)))
+                            try db.execute("RELEASE message")
+                        } catch {
+                            try db.execute("ROLLBACK TO message")
+                            try db.execute("RELEASE message")
+                            throw error
+                        }
+                    }
+                } catch {
+                    db.deferred.takeBack(after: mark)
+                    outcomes.append(.failure(error))
+                    guard db.isInTransaction else { break }
+                }
+            }
+            return outcomes
+        }, completion: completion)
+    }
+
+    /// Stores `message`: every recipient's id and name first (from the
+    /// ``RecipientDirectory``), so that a missing one stores nothing (nil); then one
+    /// INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
+    /// INSERT … SELECT, which could insert many rows, first copies each page it changes
+    /// into a statement journal.) Who talked to whom is recorded once per batch, before
+    /// anything reads it (``recordConversation``). All or nothing only inside a savepoint,
+    /// or with one recipient.
+    private static func insert(
+        _ message: OutgoingMessage,
+        at now: Timestamp,
+        findingRecipientsIn directory: RecipientDirectory,
+        on db: SQLiteConnection
+    ) throws -> [ChatMessage]? {
+        var found: [RecipientDirectory.Recipient] = []
+        found.reserveCapacity(message.recipients.count)
+        for recipient in message.recipients {
+            guard let known = try directory.recipient(named: recipient.text, on: db) else { return nil }
+            found.append(known)
+        }
+        let senderUsername = message.sender.username.text
+        let senderName = message.sender.profile.name
+        var messages: [ChatMessage] = []
+        messages.reserveCapacity(found.count)
+        for (recipient, known) in zip(message.recipients, found) {
+            try db.execute(
+                """
+                INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                [.text(senderUsername), .text(senderName), .integer(known.id), .text(message.text), .integer(now.milliseconds)]
+            )
+            recordConversation(of: known.id, with: senderUsername, on: db)
+            recordConversation(of: message.sender.id, with: recipient.text, on: db)
+            messages.append(
+                ChatMessage(
+                    id: db.lastInsertedRowID,
+                    from: senderUsername,
+                    to: recipient.text,
+                    fromName: senderName,
+                    toName: known.name,
+                    text: message.text,
+                    timeMilliseconds: now.milliseconds
+                )
+            )
+        }
+        return messages
     }
 
     /// Records that `user` has a conversation with `peer`, before the transaction ends or

@@ -17,10 +17,12 @@ import Glibc
 ///
 /// Framing, parsing, `ping`, refusals and reply encoding never leave the event loop. Each
 /// read is cut into lines at once (``IncomingLines``), so a pipelined burst is one trip
-/// down the pipeline, not one per line. A `send` with a known session goes to the store at
-/// once and the next line is dispatched without waiting, so one connection's pipelined
-/// requests share a group commit. The replies ready within one burst of reads (a
-/// pipelined batch of `ping`s, say) are written as one buffer at the burst's end.
+/// down the pipeline, not one per line. A `send` with a known session goes to the store
+/// without waiting for the one before it: the `send`s that follow each other in one pass
+/// over the lines read go as one ``SendBurst``, one unit of store work with one answer
+/// back, so one connection's pipelined requests share a commit and a trip through the
+/// store's threads. The replies ready within one burst of reads (a pipelined batch of
+/// `ping`s, say) are written as one buffer at the burst's end.
 ///
 /// The per-connection limits of ``Limits`` are its state too:
 /// - flood control: each line spends a token of a ``TokenBucket``; without one the line
@@ -88,6 +90,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var scheduledIdleCheck: Scheduled<Void>?
     /// One slot per dispatched request that gets a reply, oldest first.
     private var replies = CircularBuffer<ReplySlot>(initialCapacity: 4)
+    /// The `send`s of this pass not handed to the store yet, their slots from
+    /// `burstFirstSlot` on; empty outside ``advance(context:)``.
+    private var burst = SendBurst()
+    private var burstFirstSlot: UInt64 = 0
+    private var burstStartedAt: ContinuousClock.Instant?
     /// The number of the slot at the front of `replies`, counting from the first request.
     private var firstSlotNumber: UInt64 = 0
     private var isExclusiveRunning = false
@@ -205,6 +212,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 guard mayDispatchLine(clock: &now, context: context) else { break }
                 dispatch(waitingLines.popFirst()!, context: context)
             }
+            dispatchBurst(context: context)
             // Inside a burst of reads the replies (and events) wait for the burst's end,
             // which writes them as one buffer: a pipelined burst of 16 `ping`s is one
             // write, not 16 trips down the pipeline and 16 iovecs.
@@ -275,18 +283,29 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let request: Request
         switch line {
         case .tooLong:
+            dispatchBurst(context: context)
             ServerMetrics.requestAnswered(.invalid, .refused(.requestTooLong))
             return replies.append(.ready(.refused(.requestTooLong)))
         case .line(let bytes):
             switch RequestParser.parse(line: bytes) {
             case nil: return
             case .failure(let refusal)?:
+                dispatchBurst(context: context)
                 ServerMetrics.requestAnswered(.invalid, .refused(refusal))
                 return replies.append(.ready(.refused(refusal)))
             case .success(let parsed)?: request = parsed
             }
         }
         let slot = firstSlotNumber + UInt64(replies.count)
+        if dispatcher.gather(request, into: &burst, on: &connection) {
+            if burst.count == 1 {
+                burstFirstSlot = slot
+                burstStartedAt = ServerMetrics.requestStarted()
+            }
+            return replies.append(.awaitingStore)
+        }
+        // What is not a `send` takes effect after the sends before it.
+        dispatchBurst(context: context)
         let command = ServerMetrics.Command(request)
         let start = ServerMetrics.requestStarted()
         let dispatched = dispatcher.dispatch(request, on: &connection) { self.makeEventSink(context: context) }
@@ -299,7 +318,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             whenComplete(reply, context: context) { handler, result in
                 let reply = handler.reply(from: result)
                 ServerMetrics.requestAnswered(command, reply, startedAt: start)
-                handler.fill(slot, with: reply, context: context)
+                handler.fill(slot, with: CollectionOfOne(reply), context: context)
             }
         case .exclusive(let outcome):
             replies.append(.awaitingTask)
@@ -311,7 +330,33 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 ServerMetrics.requestAnswered(command, reply, startedAt: start)
                 if case .auth(let username, _) = request { handler.logAuth(username: username, reply: reply) }
                 guard !handler.isClosed else { return handler.connectionEnded() }
-                handler.fill(slot, with: reply, context: context)
+                handler.fill(slot, with: CollectionOfOne(reply), context: context)
+            }
+        }
+    }
+
+    /// Hands the gathered `send`s to the store as one unit; their replies fill their slots
+    /// together. Timed from when the first of them was read.
+    private func dispatchBurst(context: ChannelHandlerContext) {
+        guard !burst.isEmpty else { return }
+        let (firstSlot, count, start) = (burstFirstSlot, burst.count, burstStartedAt)
+        let dispatched = dispatcher.dispatch(burst, on: connection)
+        burst = SendBurst()
+        switch dispatched {
+        case .one(let reply):
+            whenComplete(reply, context: context) { handler, result in
+                let reply = handler.reply(from: result)
+                ServerMetrics.requestAnswered(.send, reply, startedAt: start)
+                handler.fill(firstSlot, with: CollectionOfOne(reply), context: context)
+            }
+        case .several(let outcomes):
+            whenComplete(outcomes, context: context) { handler, result in
+                let replies = switch result {
+                case .success(let outcomes): outcomes.map(handler.reply(from:))
+                case .failure(let error): Array(repeating: handler.reply(from: .failure(error)), count: count)
+                }
+                for reply in replies { ServerMetrics.requestAnswered(.send, reply, startedAt: start) }
+                handler.fill(firstSlot, with: replies, context: context)
             }
         }
     }
@@ -342,15 +387,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func fill(_ slot: UInt64, with reply: Reply, context: ChannelHandlerContext) {
+    /// Fills the slots from `firstSlot` on with `answers`, in order.
+    private func fill(_ firstSlot: UInt64, with answers: some Collection<Reply>, context: ChannelHandlerContext) {
         guard !isClosed else { return }
-        let index = replies.index(replies.startIndex, offsetBy: Int(slot - firstSlotNumber))
-        replies[index] = .ready(reply)
+        var next = replies.index(replies.startIndex, offsetBy: Int(firstSlot - firstSlotNumber))
+        for reply in answers {
+            replies[next] = .ready(reply)
+            next = replies.index(after: next)
+        }
         // The store answers in request order, and one commit's answers arrive together:
         // when the next request waits for the store too, its answer comes right behind
-        // this one (or with the next commit, before which nothing would be flushed
-        // anyway), and that answer's pass writes both.
-        let next = replies.index(after: index)
+        // these (or with the next commit, before which nothing would be flushed anyway),
+        // and that answer's pass writes them all.
         if next < replies.endIndex, case .awaitingStore = replies[next] { return }
         advance(context: context)
     }
