@@ -238,6 +238,13 @@ public final class PostgresChatStore: ChatStore {
         batcher.submit(DeliveryBatcher.Delivery(text: text, sender: sender, recipients: recipients, time: now, origin: origin, completion: completion))
     }
 
+    /// The whole burst goes to the group commit at once, not one send after the other's
+    /// commit: the batcher stores deliveries in the order it gets them (in one group, or in
+    /// groups committed one after the other), so the burst still takes effect in order.
+    public func deliver(_ messages: [OutgoingMessage], at now: Timestamp, completion: @escaping StoreCompletion<[DeliveryOutcome]>) {
+        deliverAllAtOnce(messages, at: now, completion: completion)
+    }
+
     public func takeUnreadMessages(
         for userID: Int64,
         at now: Timestamp,

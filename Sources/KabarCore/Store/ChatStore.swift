@@ -121,6 +121,17 @@ extension ChatStore {
         completion: @escaping StoreCompletion<[DeliveryOutcome]>
     ) {
         guard runsInCallOrder else { return deliverInTurn(messages[...], at: now, after: [], completion: completion) }
+        deliverAllAtOnce(messages, at: now, completion: completion)
+    }
+
+    /// Hands every message to ``deliver(_:from:to:at:origin:completion:)`` at once, and
+    /// completes with their outcomes once all are in: for a store that keeps deliveries
+    /// in the order they were called, as one that runs everything in call order does.
+    public func deliverAllAtOnce(
+        _ messages: [OutgoingMessage],
+        at now: Timestamp,
+        completion: @escaping StoreCompletion<[DeliveryOutcome]>
+    ) {
         guard !messages.isEmpty else { return completion(.success([])) }
         let outcomes = Locked((results: [DeliveryOutcome?](repeating: nil, count: messages.count), missing: messages.count))
         for (index, message) in messages.enumerated() {
