@@ -18,17 +18,11 @@ import Glibc
 public final class BlockingSocket: @unchecked Sendable {
     private let descriptor: Int32
 
-    public init(port: Int, host: String = "127.0.0.1") throws {
+    /// Connects to `port` on 127.0.0.1.
+    public init(port: Int) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &address.sin_addr)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
+        var address = LoopbackAddress(port: UInt16(port))
+        let result = address.withSocketAddress { pointer, length in Glibc.connect(descriptor, pointer, length) }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
     }
@@ -66,18 +60,27 @@ public final class BlockingSocket: @unchecked Sendable {
     private func waitForCloseBlocking(upTo timeout: Duration) -> Bool {
         let peerClosedWriting: Int16 = 0x2000  // POLLRDHUP (Linux)
         let closedEvents = peerClosedWriting | Int16(POLLHUP) | Int16(POLLERR)
-        var entry = pollfd(fd: descriptor, events: closedEvents, revents: 0)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if poll(&entry, 1, 100) > 0, entry.revents & closedEvents != 0 { return true }
+            if poll(for: closedEvents, milliseconds: 100) & closedEvents != 0 { return true }
         }
         return false
     }
 
     private func wait(for events: Int16, _ timeout: Duration) -> Bool {
-        var entry = pollfd(fd: descriptor, events: events, revents: 0)
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        return poll(&entry, 1, milliseconds) > 0 && entry.revents & events != 0
+        return poll(for: events, milliseconds: milliseconds) & events != 0
+    }
+
+    /// Polls the socket once: the events that happened (`revents`), 0 if none did in time.
+    /// The `pollfd` is its three fields in order, not built by their names (see
+    /// ``LoopbackAddress`` for why).
+    private func poll(for events: Int16, milliseconds: Int32) -> Int16 {
+        var entry: (descriptor: Int32, events: Int16, happened: Int16) = (descriptor, events, 0)
+        let ready = withUnsafeMutableBytes(of: &entry) { raw in
+            Glibc.poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 1, milliseconds)
+        }
+        return ready > 0 ? entry.happened : 0
     }
 }
 

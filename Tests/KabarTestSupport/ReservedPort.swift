@@ -12,14 +12,9 @@ public final class ReservedPort: Sendable {
     public init() throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw ReservedPortError.noSocket(errno: errno) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
-            }
+        var address = LoopbackAddress()
+        let bound = address.withSocketAddress { pointer, length in
+            bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
         }
         guard bound else {
             let error = errno
@@ -27,7 +22,7 @@ public final class ReservedPort: Sendable {
             throw ReservedPortError.notBound(errno: error)
         }
         self.descriptor = descriptor
-        self.port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = address.port
     }
 
     deinit {

@@ -470,7 +470,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             // Reset rather than close: a client that reads nothing would leave a close's
             // end-of-stream, and the kernel's megabytes of unsent events, waiting behind a
             // window that never opens. Its messages stay unread in the store.
-            let reset = (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            let reset = (context.channel as? any SocketOptionProvider)?.setSoLinger(Self.lingerZero)
             let channel = context.channel
             if let reset {
                 reset.whenComplete { _ in channel.close(promise: nil) }
@@ -481,6 +481,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         advance(context: context)
     }
+
+    /// `SO_LINGER` on, with no time: closing resets the connection. Built from its two
+    /// `int`s rather than through `linger`'s fields, which both Glibc and NIO's C shims
+    /// declare: with MemberImportVisibility, which of them "defines" the fields depends on
+    /// the order the compiler loaded them, so naming them may compile in one build and
+    /// not in the next.
+    private static let lingerZero = unsafeBitCast((Int32(1), Int32(0)), to: linger.self)
 
     private func connectionEnded() {
         dispatcher.service.connectionClosed(connection)
