@@ -208,19 +208,10 @@ public final class SQLiteChatStore: ChatStore {
             for message in messages {
                 let mark = db.deferred.mark
                 do {
-                    if message.recipients.count == 1 {
-                        outcomes.append(.success(try Self.insert(message, at: now, findingRecipientsIn: directory, on: db)))
-                    } else {
-                        try db.execute("SAVEPOINT message")
-                        do {
-                            outcomes.append(.success(try Self.insert(message, at: now, findingRecipientsIn: directory, on: db)))
-                            try db.execute("RELEASE message")
-                        } catch {
-                            try db.execute("ROLLBACK TO message")
-                            try db.execute("RELEASE message")
-                            throw error
-                        }
-                    }
+                    let stored = try message.recipients.count == 1
+                        ? Self.insert(message, at: now, findingRecipientsIn: directory, on: db)
+                        : Self.inSavepoint(on: db) { try Self.insert(message, at: now, findingRecipientsIn: directory, on: db) }
+                    outcomes.append(.success(stored))
                 } catch {
                     db.deferred.takeBack(after: mark)
                     outcomes.append(.failure(error))
@@ -229,6 +220,22 @@ public final class SQLiteChatStore: ChatStore {
             }
             return outcomes
         }, completion: completion)
+    }
+
+    /// Runs `body` inside a savepoint: all of its changes are kept, or none.
+    private static func inSavepoint<T>(on db: SQLiteConnection, _ body: () throws -> T) throws -> T {
+        try db.execute("SAVEPOINT message")
+        do {
+            let result = try body()
+            try db.execute("RELEASE message")
+            return result
+        } catch {
+            if db.isInTransaction {
+                try db.execute("ROLLBACK TO message")
+                try db.execute("RELEASE message")
+            }
+            throw error
+        }
     }
 
     /// Stores `message`: every recipient's id and name first (from the
