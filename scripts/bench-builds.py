@@ -19,13 +19,7 @@ import os
 import subprocess
 import tempfile
 
-from processes import free_port, wait_for_port
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from processes import free_port, process_cpu_seconds, wait_for_port
 
 
 def main():
@@ -56,9 +50,9 @@ def main():
                     command = [arguments.chatload, "--mode", "progjar", "--port", str(port), "--conns", str(arguments.conns),
                                "--op", op, "--pipeline", str(pipeline), "--duration", str(arguments.duration),
                                "--warmup", "1", "--json"]
-                    before = cpu_seconds(process.pid)
+                    before = process_cpu_seconds(process.pid)
                     output = subprocess.run(command, capture_output=True, text=True).stdout
-                    used = cpu_seconds(process.pid) - before
+                    used = process_cpu_seconds(process.pid) - before
                     row = json.loads(output.strip().splitlines()[-1])
                     requests = max(1, row["ok"] * (arguments.duration + 1) / arguments.duration)
                     cells.append(f"{name} {row['ops_per_sec']:,.0f}/s p99 {row['p99_us'] / 1000:.2f} ms "

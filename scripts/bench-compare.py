@@ -43,7 +43,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import socket  # noqa: E402
 
-from processes import free_port, request, threads, wait_for_port  # noqa: E402
+from processes import free_port, process_cpu_seconds, request, wait_for_port  # noqa: E402
 
 CONNECTIONS = 50
 
@@ -86,10 +86,6 @@ WORKLOADS = {
 # The users of the 50-user workloads, registered once at the start.
 FIFTY_USERS = [f"load{index:02d}" for index in range(50)]
 FIFTY_PASSWORD = "loadtest-password"
-
-
-def cpu_seconds(pid):
-    return sum(cpu for _, cpu, _ in threads(pid))
 
 
 class Server:
@@ -173,10 +169,10 @@ def drain_inboxes(port, users, password):
 def run_chatload(arguments, server, extra, duration):
     command = [arguments.chatload, "--port", str(server.port), "--conns", str(CONNECTIONS),
                "--duration", str(duration), "--warmup", str(arguments.warmup), "--json"] + extra
-    server_before = cpu_seconds(server.process.pid)
+    server_before = process_cpu_seconds(server.process.pid)
     load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     output, errors = load.communicate()
-    server_cpu = cpu_seconds(server.process.pid) - server_before
+    server_cpu = process_cpu_seconds(server.process.pid) - server_before
     if load.returncode != 0 or not output.strip():
         print(f"chatload failed against {server.name}: {errors.strip()}", file=sys.stderr)
         return None

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from processes import free_port, threads, wait_for_port
+from processes import free_port, process_cpu_seconds, wait_for_port
 
 CONNECTIONS = 50
 CORES = os.cpu_count()
@@ -28,12 +28,6 @@ KABAR_SECONDS = 6
 KABAR_CASES = [("ping", 1), ("ping", 16), ("send", 1), ("send", 16)]
 REDIS_CASES = [("PING_INLINE", "ping_inline", 1, 500_000), ("RPUSH", "rpush", 1, 500_000),
                ("RPUSH", "rpush", 16, 3_000_000)]
-
-
-def process_cpu_seconds(pid, leaving_out=None):
-    """CPU seconds so far of the process's threads, except those whose name starts with
-    `leaving_out`."""
-    return sum(cpu for name, cpu, _ in threads(pid) if leaving_out is None or not name.startswith(leaving_out))
 
 
 def run_measured(command, server_pid, leaving_out=None):

@@ -53,6 +53,12 @@ def request(connection, line):
     return reply
 
 
+def process_cpu_seconds(pid, leaving_out=None):
+    """CPU seconds so far of the process's threads, except those whose name starts with
+    `leaving_out`."""
+    return sum(cpu for name, cpu, _ in threads(pid) if leaving_out is None or not name.startswith(leaving_out))
+
+
 def thread_groups(pid):
     """CPU seconds and run-queue seconds so far of each group of a kabar-server's threads:
     the store (`kabar-sqlite`), its flusher (`kabar-flush`), the event loops, the password

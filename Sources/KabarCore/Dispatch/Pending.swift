@@ -74,14 +74,22 @@ public final class Pending<Value: Sendable>: Sendable {
 }
 
 extension Pending<Reply> {
-    /// Completes it with the reply for a service outcome: `reply(value)`, the refusal's
-    /// error reply, or the infrastructure failure (the front end logs it and answers
-    /// ``Refusal/serverFailure``).
+    /// Completes it with the reply for a service outcome (see ``Reply/answering(_:_:)``).
     func answer<Outcome>(_ outcome: Result<Outcome, any Error>, _ reply: (Outcome) -> Reply) {
+        complete(Reply.answering(outcome, reply))
+    }
+}
+
+extension Reply {
+    /// The reply for a service outcome: `reply(value)`, the refusal's error reply, or the
+    /// infrastructure failure (the front end logs it and answers ``Refusal/serverFailure``).
+    static func answering<Outcome>(_ outcome: Result<Outcome, any Error>, _ reply: (Outcome) -> Reply)
+        -> Result<Reply, any Error>
+    {
         switch outcome {
-        case .success(let value): complete(.success(reply(value)))
-        case .failure(let refusal as Refusal): complete(.success(.refused(refusal)))
-        case .failure(let error): complete(.failure(error))
+        case .success(let value): .success(reply(value))
+        case .failure(let refusal as Refusal): .success(.refused(refusal))
+        case .failure(let error): .failure(error)
         }
     }
 }

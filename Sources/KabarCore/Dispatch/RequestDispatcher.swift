@@ -146,13 +146,7 @@ public struct RequestDispatcher: Sendable {
         }
         return .several(Self.start(in: connection.lane) { replies in
             service.send(burst, on: connectionID) { outcomes in
-                replies.complete(.success(outcomes.map { outcome in
-                    switch outcome {
-                    case .success: .success(.messageSent)
-                    case .failure(let refusal as Refusal): .success(.refused(refusal))
-                    case .failure(let error): .failure(error)
-                    }
-                }))
+                replies.complete(.success(outcomes.map { Reply.answering($0) { .messageSent } }))
             }
         })
     }

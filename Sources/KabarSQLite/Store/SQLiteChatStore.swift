@@ -188,21 +188,17 @@ public final class SQLiteChatStore: ChatStore {
         }, completion: completion)
     }
 
-    /// One unit of work for the whole burst: one job, one savepoint, one answer. Inside it
-    /// each message is all or nothing on its own: a single INSERT is by itself, and a
-    /// message to several recipients gets a savepoint of its own. A message that fails
-    /// gives its error and the others go on, unless the failure ended the transaction (SQLite
-    /// does after some I/O errors): then the unit stops, and the whole batch is rolled back
-    /// and fails.
+    /// One unit of work for the whole burst: one job, one answer. Inside it each message is
+    /// all or nothing on its own: a single INSERT is by itself, and a message to several
+    /// recipients gets a savepoint of its own. A message that fails gives its error and the
+    /// others go on, unless the failure ended the transaction (SQLite does after some I/O
+    /// errors): then the unit stops, and the whole batch is rolled back and fails. A lone
+    /// message to one recipient changes one row, so it needs no savepoint for the unit.
     public func deliver(_ messages: [OutgoingMessage], at now: Timestamp, completion: @escaping StoreCompletion<[DeliveryOutcome]>) {
-        guard messages.count > 1 else {
-            guard let message = messages.first else { return completion(.success([])) }
-            return deliver(message.text, from: message.sender, to: message.recipients, at: now, origin: message.origin) {
-                completion(.success([$0]))
-            }
-        }
+        guard !messages.isEmpty else { return completion(.success([])) }
+        let changes: UnitChanges = messages.count == 1 && messages[0].recipients.count == 1 ? .oneStatement : .anyStatements
         let directory = recipientDirectory
-        database.submit(changes: .anyStatements, readsDeferredWork: false, { db in
+        database.submit(changes: changes, readsDeferredWork: false, { db in
             var outcomes: [DeliveryOutcome] = []
             outcomes.reserveCapacity(messages.count)
             for message in messages {

@@ -90,10 +90,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var scheduledIdleCheck: Scheduled<Void>?
     /// One slot per dispatched request that gets a reply, oldest first.
     private var replies = CircularBuffer<ReplySlot>(initialCapacity: 4)
-    /// The `send`s of this pass not handed to the store yet, their slots from
-    /// `burstFirstSlot` on; empty outside ``advance(context:)``.
+    /// The `send`s of this pass not handed to the store yet, whose slots are the last ones
+    /// of `replies`; empty outside ``advance(context:)``.
     private var burst = SendBurst()
-    private var burstFirstSlot: UInt64 = 0
     private var burstStartedAt: ContinuousClock.Instant?
     /// The number of the slot at the front of `replies`, counting from the first request.
     private var firstSlotNumber: UInt64 = 0
@@ -296,16 +295,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
             case .success(let parsed)?: request = parsed
             }
         }
-        let slot = firstSlotNumber + UInt64(replies.count)
         if dispatcher.gather(request, into: &burst, on: &connection) {
-            if burst.count == 1 {
-                burstFirstSlot = slot
-                burstStartedAt = ServerMetrics.requestStarted()
-            }
+            if burst.count == 1 { burstStartedAt = ServerMetrics.requestStarted() }
             return replies.append(.awaitingStore)
         }
         // What is not a `send` takes effect after the sends before it.
         dispatchBurst(context: context)
+        let slot = firstSlotNumber + UInt64(replies.count)
         let command = ServerMetrics.Command(request)
         let start = ServerMetrics.requestStarted()
         let dispatched = dispatcher.dispatch(request, on: &connection) { self.makeEventSink(context: context) }
@@ -315,11 +311,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             replies.append(.ready(reply))
         case .pending(let reply):
             replies.append(.awaitingStore)
-            whenComplete(reply, context: context) { handler, result in
-                let reply = handler.reply(from: result)
-                ServerMetrics.requestAnswered(command, reply, startedAt: start)
-                handler.fill(slot, with: CollectionOfOne(reply), context: context)
-            }
+            fill(slot, when: reply, command: command, startedAt: start, context: context)
         case .exclusive(let outcome):
             replies.append(.awaitingTask)
             isExclusiveRunning = true
@@ -339,16 +331,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// together. Timed from when the first of them was read.
     private func dispatchBurst(context: ChannelHandlerContext) {
         guard !burst.isEmpty else { return }
-        let (firstSlot, count, start) = (burstFirstSlot, burst.count, burstStartedAt)
+        let (count, start) = (burst.count, burstStartedAt)
+        let firstSlot = firstSlotNumber + UInt64(replies.count - count)
         let dispatched = dispatcher.dispatch(burst, on: connection)
         burst = SendBurst()
         switch dispatched {
         case .one(let reply):
-            whenComplete(reply, context: context) { handler, result in
-                let reply = handler.reply(from: result)
-                ServerMetrics.requestAnswered(.send, reply, startedAt: start)
-                handler.fill(firstSlot, with: CollectionOfOne(reply), context: context)
-            }
+            fill(firstSlot, when: reply, command: .send, startedAt: start, context: context)
         case .several(let outcomes):
             whenComplete(outcomes, context: context) { handler, result in
                 let replies = switch result {
@@ -358,6 +347,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 for reply in replies { ServerMetrics.requestAnswered(.send, reply, startedAt: start) }
                 handler.fill(firstSlot, with: replies, context: context)
             }
+        }
+    }
+
+    /// Fills `slot` with the reply once the store has it.
+    private func fill(
+        _ slot: UInt64,
+        when pending: Pending<Reply>,
+        command: ServerMetrics.Command,
+        startedAt start: ContinuousClock.Instant?,
+        context: ChannelHandlerContext
+    ) {
+        whenComplete(pending, context: context) { handler, result in
+            let reply = handler.reply(from: result)
+            ServerMetrics.requestAnswered(command, reply, startedAt: start)
+            handler.fill(slot, with: CollectionOfOne(reply), context: context)
         }
     }
 
