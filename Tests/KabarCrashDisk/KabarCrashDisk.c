@@ -36,6 +36,7 @@ typedef struct TrackedFile {
     int syncs_directory;    // its first xSync syncs the directory, as SQLite's unix VFS does
     int deleted;
     int deletion_durable;
+    long writes;  // the writes that reached it since tracking began
     struct TrackedFile *next;
 } TrackedFile;
 
@@ -194,6 +195,7 @@ static int crash_write(sqlite3_file *handle, const void *buffer, int count, sqli
     if (!power_fails_now()) {
         code = file->real->pMethods->xWrite(file->real, buffer, count, offset);
         if (code == SQLITE_OK) mark_dirty(file->tracked, (size_t)offset, (size_t)count);
+        file->tracked->writes += 1;
     }
     pthread_mutex_unlock(&lock);
     return code;
@@ -463,6 +465,14 @@ int kabar_crashdisk_sync_file(const char *path) {
     if (file) make_durable(file);
     pthread_mutex_unlock(&lock);
     return result;
+}
+
+long kabar_crashdisk_writes(const char *path) {
+    pthread_mutex_lock(&lock);
+    TrackedFile *file = find_file(path);
+    long writes = file ? file->writes : -1;
+    pthread_mutex_unlock(&lock);
+    return writes;
 }
 
 /// splitmix64: a small, good generator, so that a seed replays a cut exactly.

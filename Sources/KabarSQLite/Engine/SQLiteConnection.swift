@@ -28,6 +28,11 @@ final class SQLiteConnection {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = Self.opens.withLock { opens in
             opens += 1
+            // Through a VFS that gathers the log's writes into one per commit (a commit's
+            // pages are otherwise two writes each); through `vfs` itself should that fail.
+            if let coalescing = kabar_sqlite_coalescing_vfs(vfs) {
+                return sqlite_nio_sqlite3_open_v2(path, &handle, flags, coalescing)
+            }
             return sqlite_nio_sqlite3_open_v2(path, &handle, flags, vfs)
         }
         guard code == SQLITE_OK else {

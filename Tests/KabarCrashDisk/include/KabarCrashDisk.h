@@ -33,6 +33,9 @@ void kabar_crashdisk_track(const char *directory);
 /// does (the directory is not synced). Returns 0, or -1 once the power is cut.
 int kabar_crashdisk_sync_file(const char *path);
 
+/// How many writes reached the tracked file at `path` since its tracking began (-1 if it
+/// is not tracked).
+long kabar_crashdisk_writes(const char *path);
 /// Cuts the power: from now on changes to tracked files fail. Writes into
 /// `image_directory` (which must exist) each tracked file as the disk may hold it,
 /// chosen with `seed`. Returns 0, or -1 if the image could not be written.
