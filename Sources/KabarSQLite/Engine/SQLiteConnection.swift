@@ -23,7 +23,8 @@ final class SQLiteConnection {
     /// Opens (creating if needed) the database at `path`.
     ///
     /// - Parameter vfs: the name of the SQLite VFS to open it through; nil for the
-    ///   system's (tests put a simulated disk there).
+    ///   system's (tests put a simulated disk there). It is wrapped in the VFS of
+    ///   `kabar_sqlite_coalescing_vfs`, which writes a commit's log frames in one write.
     init(path: String, vfs: String? = nil) throws(SQLiteError) {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = Self.opens.withLock { opens in
