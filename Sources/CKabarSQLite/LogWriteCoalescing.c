@@ -240,6 +240,24 @@ static const sqlite3_io_methods coalescingMethods = {
     coalescingUnfetch,
 };
 
+/// For a file of a VFS without shared memory (so without a write-ahead log): its methods
+/// must not offer what the wrapped file cannot do.
+static const sqlite3_io_methods coalescingMethodsWithoutSharedMemory = {
+    1,
+    coalescingClose,
+    coalescingRead,
+    coalescingWrite,
+    coalescingTruncate,
+    coalescingSync,
+    coalescingFileSize,
+    coalescingLock,
+    coalescingUnlock,
+    coalescingCheckReservedLock,
+    coalescingFileControl,
+    coalescingSectorSize,
+    coalescingDeviceCharacteristics,
+};
+
 // MARK: - The VFS
 
 /// One registered coalescing VFS and the VFS it wraps.
@@ -276,7 +294,7 @@ static int coalescingOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file 
             file->database->log = file;
         }
     }
-    file->base.pMethods = &coalescingMethods;
+    file->base.pMethods = file->wrapped->pMethods->iVersion >= 2 ? &coalescingMethods : &coalescingMethodsWithoutSharedMemory;
     return SQLITE_OK;
 }
 
