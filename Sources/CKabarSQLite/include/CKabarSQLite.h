@@ -32,4 +32,12 @@ int kabar_sqlite_keep_plans(sqlite3 *db);
  */
 const char *kabar_sqlite_coalescing_vfs(const char *wrapped);
 
+/*
+ * After each commit of `db`, stores in `*frames` how many frames its write-ahead log
+ * holds (the log's hook, which SQLite calls with that count). It replaces the hook of
+ * SQLite's automatic checkpoints, which stop: the caller checkpoints. `frames` must stay
+ * valid while `db` is open.
+ */
+void kabar_sqlite_count_log_frames(sqlite3 *db, int *frames);
+
 #endif

@@ -69,6 +69,8 @@ final class SQLiteConnection {
         statements.removeAll()
         if let handle { sqlite_nio_sqlite3_close_v2(handle) }
         handle = nil
+        logFrameCount?.deallocate()
+        logFrameCount = nil
     }
 
     // MARK: - Running SQL
@@ -136,6 +138,37 @@ final class SQLiteConnection {
             let log = sqlite_nio_sqlite3_filename_wal(database)
         else { return "" }
         return String(cString: log)
+    }
+
+    // MARK: - Checkpoints
+
+    /// Where SQLite's log hook records the log's length, after ``takeOverCheckpoints()``.
+    private var logFrameCount: UnsafeMutablePointer<Int32>?
+
+    /// Stops SQLite's automatic checkpoints, which copy the log back into the database file
+    /// inside the commit that grew it past 1,000 frames, on this connection's thread. Its
+    /// owner checkpoints instead, told how long the log is by ``framesInLog``.
+    func takeOverCheckpoints() {
+        let count = logFrameCount ?? UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        count.initialize(to: 0)
+        logFrameCount = count
+        kabar_sqlite_count_log_frames(handle, count)
+    }
+
+    /// How many frames the log held after this connection's last commit (0 before
+    /// ``takeOverCheckpoints()``). The log starts over, at the start of a write
+    /// transaction, once a checkpoint has copied all of it.
+    var framesInLog: Int { logFrameCount.map { Int($0.pointee) } ?? 0 }
+
+    /// Copies into the database file what of the log no reader still needs, waiting for
+    /// nobody (SQLite's passive checkpoint). - Returns: false if another connection was
+    /// checkpointing at that moment.
+    @discardableResult
+    func checkpoint() throws(SQLiteError) -> Bool {
+        let code = sqlite_nio_sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        if code & 0xFF == SQLITE_BUSY { return false }
+        guard code == SQLITE_OK else { throw lastError(code) }
+        return true
     }
 
     /// The rowid of the last inserted row.

@@ -19,8 +19,9 @@ import KabarCore
 /// So a reply that waits for `write` waits for a durable commit, while many concurrent
 /// writers share one flush of the log. With ``SQLiteDurability/full`` the flush is not part
 /// of the commit: a ``CommitFlusher`` does it on a thread of its own while the worker runs the
-/// next batch, and resumes the callers after it. SQLite blocks, so it never runs on an event
-/// loop or the cooperative pool.
+/// next batch, and resumes the callers after it. A ``LogCheckpointer`` copies the log back
+/// into the database file on a thread and a connection of its own. SQLite blocks, so it
+/// never runs on an event loop or the cooperative pool.
 final class SQLiteDatabase: Sendable {
     private let queue: JobQueue
     /// The most units of work that share one transaction.
@@ -34,12 +35,16 @@ final class SQLiteDatabase: Sendable {
     /// - Parameter flushLog: how a ``SQLiteDurability/full`` database makes its commits
     ///   durable; tests wrap ``WriteAheadLog/flush()`` to hold or fail it.
     /// - Parameter vfs: the SQLite VFS to open the file through (nil: the system's).
+    /// - Parameter checkpointLog: how the ``LogCheckpointer`` copies the log back into the
+    ///   database file on its own connection; tests wrap ``SQLiteConnection/checkpoint()``
+    ///   to hold it.
     init(
         path: String,
         durability: SQLiteDurability = .full,
         migrations: [String],
         vfs: String? = nil,
-        flushLog: @escaping @Sendable (WriteAheadLog) throws -> Void = { try $0.flush() }
+        flushLog: @escaping @Sendable (WriteAheadLog) throws -> Void = { try $0.flush() },
+        checkpointLog: @escaping @Sendable (SQLiteConnection) -> Void = { _ = try? $0.checkpoint() }
     ) throws {
         let connection = try SQLiteConnection(path: path, vfs: vfs)
         // SQLite itself never flushes at a commit (`NORMAL`): with `full` durability the
@@ -60,6 +65,9 @@ final class SQLiteDatabase: Sendable {
             )
         }
         try Self.retryingWhileBusy { try Self.migrate(connection, migrations) }
+        connection.takeOverCheckpoints()
+        let checkpointConnection = try SQLiteConnection(path: path, vfs: vfs)
+        try checkpointConnection.executeScript("PRAGMA synchronous = NORMAL;")
         let queue = JobQueue()
         let flusher: CommitFlusher?
         if durability == .full {
@@ -69,13 +77,14 @@ final class SQLiteDatabase: Sendable {
         } else {
             flusher = nil
         }
+        let checkpointer = LogCheckpointer(connection: checkpointConnection, checkpoint: checkpointLog)
         self.queue = queue
         let worker = UncheckedSendableBox(connection)
         Thread {
             // Named from inside: on Linux a name set before `start()` never reaches the
             // system, and `top -H` or `perf` should show which thread is the store.
             Thread.current.name = "kabar-sqlite"
-            Self.serve(queue, worker.value, resumingThrough: flusher)
+            Self.serve(queue, worker.value, resumingThrough: flusher, checkpointer: checkpointer)
         }.start()
     }
 
@@ -128,7 +137,12 @@ final class SQLiteDatabase: Sendable {
     /// number); nil when it should commit now.
     private typealias MoreJobs = (Int) -> [DatabaseJob]?
 
-    private static func serve(_ queue: JobQueue, _ connection: SQLiteConnection, resumingThrough flusher: CommitFlusher?) {
+    private static func serve(
+        _ queue: JobQueue,
+        _ connection: SQLiteConnection,
+        resumingThrough flusher: CommitFlusher?,
+        checkpointer: LogCheckpointer
+    ) {
         let resume: Resume = { jobs, commitError in
             guard let flusher else { return jobs.forEach { $0.finish(commitError: commitError) } }
             flusher.resume(jobs, commitError: commitError)
@@ -148,9 +162,11 @@ final class SQLiteDatabase: Sendable {
                 resume(batch[...], failure)  // not run: it could not be made durable
             } else {
                 runBatch(batch[...], on: connection, more: more, then: resume)
+                checkpointer.logGrew(on: connection)
             }
         }
         flusher?.finish()
+        checkpointer.finish()
         connection.close()
         queue.workerFinished()
     }
@@ -302,10 +318,11 @@ extension SQLiteError {
 
 /// Moves a value that is used by one thread at a time across the thread boundary.
 ///
-/// `@unchecked Sendable`: it carries the SQLite connection to the worker thread. The
-/// opening thread stops using the connection before `Thread.start()`, which orders its
-/// last use before the worker's first; from then on only the worker uses it.
-private struct UncheckedSendableBox<Value>: @unchecked Sendable {
+/// `@unchecked Sendable`: it carries an SQLite connection to the thread that uses it (the
+/// worker, the checkpointer). The opening thread stops using the connection before
+/// `Thread.start()`, which orders its last use before the thread's first; from then on
+/// only that thread uses it.
+struct UncheckedSendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
 }
