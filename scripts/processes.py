@@ -62,7 +62,7 @@ def process_cpu_seconds(pid, leaving_out=None):
 def thread_groups(pid):
     """CPU seconds and run-queue seconds so far of each group of a kabar-server's threads:
     the store (`kabar-sqlite`), its flusher (`kabar-flush`), its checkpoints
-    (`kabar-checkpoint`), the event loops, the password hashing (`kabar-work-N`) and the
+    (`kabar-checkpt`), the event loops, the password hashing (`kabar-work-N`) and the
     rest."""
     cpu = {"store": 0.0, "flusher": 0.0, "checkpoint": 0.0, "event loops": 0.0, "hashing": 0.0, "other": 0.0}
     waiting = dict(cpu)
@@ -72,7 +72,7 @@ def thread_groups(pid):
         elif name.startswith("kabar-work-"):
             group = "hashing"
         else:
-            group = {"kabar-sqlite": "store", "kabar-flush": "flusher", "kabar-checkpoint": "checkpoint"}.get(name, "other")
+            group = {"kabar-sqlite": "store", "kabar-flush": "flusher", "kabar-checkpt": "checkpoint"}.get(name, "other")
         cpu[group] += cpu_seconds
         waiting[group] += waiting_seconds
     return cpu, waiting

@@ -44,7 +44,7 @@ final class LogCheckpointer: @unchecked Sendable {
     init(connection: SQLiteConnection, checkpoint: @escaping @Sendable (SQLiteConnection) -> Void) {
         let box = UncheckedSendableBox(connection)
         Thread { [self] in
-            Thread.current.name = "kabar-checkpoint"
+            Thread.current.name = "kabar-checkpt"  // Linux keeps 15 characters of a name
             while nextRequest() { checkpoint(box.value) }
             box.value.close()
             condition.lock()
