@@ -37,6 +37,9 @@ typedef struct CoalescingFile CoalescingFile;
 
 struct CoalescingFile {
     sqlite3_file base;  // first: SQLite sees this
+    // Its methods: `coalescingMethods` at the wrapped file's version at most, so that
+    // SQLite never asks for what the wrapped file cannot do (shared memory, memory maps).
+    sqlite3_io_methods methods;
     sqlite3_file *wrapped;  // the wrapped VFS's file, in the same allocation, after this
     // A database file: its log, while open. A log: its database file.
     CoalescingFile *log;
@@ -204,18 +207,11 @@ static int coalescingShmUnmap(sqlite3_file *handle, int deleteFlag) {
 }
 
 static int coalescingFetch(sqlite3_file *handle, sqlite3_int64 offset, int amount, void **pointer) {
-    sqlite3_file *inner = wrapped(handle);
-    if (inner->pMethods->iVersion < 3 || ((CoalescingFile *)handle)->gathered) {
-        *pointer = NULL;  // no memory map: SQLite reads instead
-        return SQLITE_OK;
-    }
-    return inner->pMethods->xFetch(inner, offset, amount, pointer);
+    return wrapped(handle)->pMethods->xFetch(wrapped(handle), offset, amount, pointer);
 }
 
 static int coalescingUnfetch(sqlite3_file *handle, sqlite3_int64 offset, void *pointer) {
-    sqlite3_file *inner = wrapped(handle);
-    if (inner->pMethods->iVersion < 3) return SQLITE_OK;
-    return inner->pMethods->xUnfetch(inner, offset, pointer);
+    return wrapped(handle)->pMethods->xUnfetch(wrapped(handle), offset, pointer);
 }
 
 static const sqlite3_io_methods coalescingMethods = {
@@ -238,24 +234,6 @@ static const sqlite3_io_methods coalescingMethods = {
     coalescingShmUnmap,
     coalescingFetch,
     coalescingUnfetch,
-};
-
-/// For a file of a VFS without shared memory (so without a write-ahead log): its methods
-/// must not offer what the wrapped file cannot do.
-static const sqlite3_io_methods coalescingMethodsWithoutSharedMemory = {
-    1,
-    coalescingClose,
-    coalescingRead,
-    coalescingWrite,
-    coalescingTruncate,
-    coalescingSync,
-    coalescingFileSize,
-    coalescingLock,
-    coalescingUnlock,
-    coalescingCheckReservedLock,
-    coalescingFileControl,
-    coalescingSectorSize,
-    coalescingDeviceCharacteristics,
 };
 
 // MARK: - The VFS
@@ -289,12 +267,14 @@ static int coalescingOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file 
         }
         // The database's file is ours too: it opened through this VFS before its log.
         sqlite3_file *database = sqlite_nio_sqlite3_database_file_object(name);
-        if (database && database->pMethods == &coalescingMethods) {
+        if (database && database->pMethods && database->pMethods->xWrite == coalescingWrite) {
             file->database = (CoalescingFile *)database;
             file->database->log = file;
         }
     }
-    file->base.pMethods = file->wrapped->pMethods->iVersion >= 2 ? &coalescingMethods : &coalescingMethodsWithoutSharedMemory;
+    file->methods = coalescingMethods;
+    if (file->wrapped->pMethods->iVersion < file->methods.iVersion) file->methods.iVersion = file->wrapped->pMethods->iVersion;
+    file->base.pMethods = &file->methods;
     return SQLITE_OK;
 }
 

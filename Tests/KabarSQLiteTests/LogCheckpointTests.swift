@@ -12,8 +12,7 @@ final class LogCheckpointTests {
     let path: String
 
     init() throws {
-        directory = NSTemporaryDirectory() + "kabar-checkpoint-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try makeTemporaryDirectory()
         path = directory + "/kabar.sqlite"
     }
 
@@ -39,19 +38,15 @@ final class LogCheckpointTests {
         }
     }
 
-    func fileSize(_ path: String) -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-    }
-
     /// The frames the log file has room for (it does not shrink when the log starts over).
-    var logFileFrames: Int { max(0, fileSize(path + "-wal") - 32) / (4096 + 24) }
+    var logFileFrames: Int { max(0, fileSize(atPath: path + "-wal") - 32) / (4096 + 24) }
 
     @Test("the log is copied back into the database file on a thread of its own: a checkpoint held up holds up no commit")
     func checkpointsOffTheWorker() async throws {
         let checkpoints = FlushGate()
         checkpoints.hold()
         let database = try openDatabase(checkpoints: checkpoints)
-        let databaseSize = fileSize(path)
+        let databaseSize = fileSize(atPath: path)
         // Past one checkpoint's growth (a log that starts over at 1,000 frames never gets there).
         for _ in 0..<2_000 where logFileFrames < LogCheckpointer.framesPerCheckpoint + 50 {
             try await commitRows(into: database)
@@ -59,10 +54,10 @@ final class LogCheckpointTests {
         try await eventually { checkpoints.waiting == 1 }  // asked for, and held
 
         for _ in 0..<50 { try await commitRows(into: database) }  // the worker goes on meanwhile
-        #expect(fileSize(path) == databaseSize, "nothing should be copied while the checkpoint is held")
+        #expect(fileSize(atPath: path) == databaseSize, "nothing should be copied while the checkpoint is held")
 
         checkpoints.release()
-        try await eventually { fileSize(path) > databaseSize }
+        try await eventually { fileSize(atPath: path) > databaseSize }
         await database.close()
     }
 

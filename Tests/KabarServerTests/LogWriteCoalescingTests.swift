@@ -16,16 +16,19 @@ extension SimulatedDiskSuites {
         let directory: String
         let path: String
 
+        /// Where a power cut writes what the disk holds after it (the tests do not read it).
+        let image: String
+
         init() throws {
             #expect(kabar_crashdisk_install() == 0)
-            directory = NSTemporaryDirectory() + "kabar-coalescing-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            directory = try makeTemporaryDirectory()
             path = directory + "/kabar.sqlite"
+            image = try makeTemporaryDirectory()
             kabar_crashdisk_track(directory + "/")
         }
 
         deinit {
-            try? FileManager.default.removeItem(atPath: directory)
+            for folder in [directory, image] { try? FileManager.default.removeItem(atPath: folder) }
         }
 
         /// A connection to a fresh database in WAL mode, as the store runs it, on the
@@ -51,21 +54,17 @@ extension SimulatedDiskSuites {
             try connection.execute("COMMIT")
         }
 
-        func fileSize(_ path: String) throws -> Int {
-            (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        }
-
         @Test("a commit of many pages reaches the log in a few writes, not two per page, and is in the file when COMMIT returns")
         func commitIsFewWrites() throws {
             let connection = try openDatabase()
             defer { connection.close() }
             try insertRows(1, into: connection)
             let log = path + "-wal"
-            let (writesBefore, sizeBefore) = (kabar_crashdisk_writes(log), try fileSize(log))
+            let (writesBefore, sizeBefore) = (kabar_crashdisk_writes(log), fileSize(atPath: log))
 
             try insertRows(40, into: connection)  // 40 KB of rows: about ten pages
 
-            let frames = (try fileSize(log) - sizeBefore) / (4096 + 24)
+            let frames = (fileSize(atPath: log) - sizeBefore) / (4096 + 24)
             let writes = kabar_crashdisk_writes(log) - writesBefore
             #expect(frames >= 10, "the commit should have written its pages to the log")
             // SQLite writes each frame as two writes; gathered, a commit is one write per 64 KiB.
@@ -80,8 +79,6 @@ extension SimulatedDiskSuites {
             let connection = try openDatabase()
             defer { connection.close() }
             try insertRows(3, into: connection)
-            let image = directory + "/image"
-            try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
             #expect(kabar_crashdisk_cut_power(image, 1) == 0)  // from now on every write fails
 
             #expect(throws: SQLiteError.self) { try self.insertRows(5, into: connection) }
@@ -100,11 +97,7 @@ extension SimulatedDiskSuites {
             try insertRows(1, into: connection)
             try connection.execute("PRAGMA cache_size = 10")
             let writesBefore = kabar_crashdisk_writes(path + "-wal")
-            if let operation {
-                let image = directory + "/image"
-                try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
-                kabar_crashdisk_arm_cut(image, 1, operation)
-            }
+            if let operation { kabar_crashdisk_arm_cut(image, 1, operation) }
             try connection.beginImmediate()
             for _ in 0..<60 {
                 try connection.execute("INSERT INTO t (v) VALUES (randomblob(1000))")

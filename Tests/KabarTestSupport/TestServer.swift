@@ -48,6 +48,11 @@ public func makeTemporaryDirectory() throws -> String {
     return path
 }
 
+/// The size in bytes of the file at `path`; 0 if there is none.
+public func fileSize(atPath path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+}
+
 /// Runs `body` against a live server, then shuts the server down gracefully.
 ///
 /// - Parameters:

@@ -149,7 +149,8 @@ final class SQLiteConnection {
     /// inside the commit that grew it past 1,000 frames, on this connection's thread. Its
     /// owner checkpoints instead, told how long the log is by ``framesInLog``.
     func takeOverCheckpoints() {
-        let count = logFrameCount ?? UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        guard logFrameCount == nil else { return }
+        let count = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
         count.initialize(to: 0)
         logFrameCount = count
         kabar_sqlite_count_log_frames(handle, count)
