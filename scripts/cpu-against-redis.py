@@ -3,6 +3,7 @@
 server's user and system CPU per request, by thread, under the same chatload load.
 
     scripts/cpu-against-redis.py SERVER_BINARY [--pipeline P] [--rounds N] [--chatload BIN]
+                                 [--single-thread-floor BIN]
 
 Each round starts kabar-server (--demo, a fresh SQLite file) and then redis-server
 (`--appendonly yes --appendfsync always`), drives each with chatload (`send`, 50
@@ -11,6 +12,10 @@ the load: per thread group, user and system CPU per request, the share of the wi
 (busy) and waited runnable for a CPU (run queue), from /proc/PID/task/*/{stat,schedstat};
 and, where `perf` is installed, the server's `fdatasync` calls per second (how many
 requests share one flush). The servers alternate, so the machine's drift touches both.
+
+With --single-thread-floor (`scripts/single-thread-floor.c`, compiled), each round also
+measures that probe between the two, on a copy of the database Kabar just wrote: SQLite
+with Kabar's schema behind Redis's one-thread loop, driven as Redis is.
 """
 import argparse
 import json
@@ -90,6 +95,7 @@ def main():
     parser.add_argument("--pipeline", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chatload", default=".build/chatload")
+    parser.add_argument("--single-thread-floor", help="the compiled scripts/single-thread-floor.c")
     arguments = parser.parse_args()
     redis = shutil.which("redis-server")
     if not redis:
@@ -99,6 +105,10 @@ def main():
         port = free_port()
         measure("kabar", [arguments.server, "--demo", "--port", str(port), "--http-port", "0",
                           "--database", f"{folder}/kabar.sqlite", "--log-level", "warning"], port, "progjar", arguments)
+        if arguments.single_thread_floor:
+            port = free_port()
+            measure("single-thread floor", [arguments.single_thread_floor, f"{folder}/kabar.sqlite", str(port)],
+                    port, "redis", arguments)
         port = free_port()
         measure("redis", [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder,
                           "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"], port, "redis", arguments)
