@@ -3,6 +3,7 @@
 
     scripts/bench-compare.py --server BIN --chatload BIN [--bench BIN] [--rounds 3]
                              [--duration 8] [--out bench-results] [--only NAME,...] [--sweep]
+                             [--single-thread-floor BIN]
 
 In one run, ROUNDS rounds; inside a round every workload runs once against each server
 that speaks it, the servers' order rotating from round to round, so that the machine's
@@ -14,7 +15,12 @@ The servers, each started once, on loopback:
 - redis-always: `redis-server --appendonly yes --appendfsync always` (every write on disk
   before its reply, the same promise as Kabar's);
 - redis-memory: `redis-server --save "" --appendonly no` (nothing on disk: the ceiling);
-- ngircd: ngIRCd with penalties off (one-to-one PRIVMSG forwarded in memory), when installed.
+- ngircd: ngIRCd with penalties off (one-to-one PRIVMSG forwarded in memory), when installed;
+- sqlite-floor, with --single-thread-floor (the compiled scripts/single-thread-floor.c):
+  not a chat server but SQLite with Kabar's schema behind Redis's one-thread loop (read
+  what is ready, insert it, commit, flush, answer), on a copy of Kabar's fresh database,
+  driven as Redis is; for `send` only. What a durable send costs in the cheapest request
+  path there is with SQLite.
 
 The workloads (chatload, 50 connections, 32-byte messages, the demo users):
 send P1 and P16 (Redis: RPUSH; ngIRCd: PRIVMSG + PING), ping P1 and P16, mix P1
@@ -54,12 +60,14 @@ WORKLOADS = {
         "redis-always": ["--mode", "redis", "--op", "send", "--pipeline", "1"],
         "redis-memory": ["--mode", "redis", "--op", "send", "--pipeline", "1"],
         "ngircd": ["--mode", "irc", "--op", "send", "--pipeline", "1"],
+        "sqlite-floor": ["--mode", "redis", "--op", "send", "--pipeline", "1"],
     },
     "send c50 P16": {
         "kabar": ["--mode", "progjar", "--op", "send", "--pipeline", "16"],
         "redis-always": ["--mode", "redis", "--op", "send", "--pipeline", "16"],
         "redis-memory": ["--mode", "redis", "--op", "send", "--pipeline", "16"],
         "ngircd": ["--mode", "irc", "--op", "send", "--pipeline", "16"],
+        "sqlite-floor": ["--mode", "redis", "--op", "send", "--pipeline", "16"],
     },
     "ping c50 P1": {
         "kabar": ["--mode", "progjar", "--op", "ping", "--pipeline", "1"],
@@ -109,6 +117,10 @@ def start_servers(arguments, folder):
     servers["kabar"] = Server("kabar", [
         arguments.server, "--demo", "--port", str(port), "--http-port", "0",
         "--database", os.path.join(folder, "kabar.sqlite"), "--log-level", "warning"], port)
+    if arguments.single_thread_floor:
+        port = free_port()  # it copies Kabar's database while that holds only the demo users
+        servers["sqlite-floor"] = Server("sqlite-floor", [
+            arguments.single_thread_floor, os.path.join(folder, "kabar.sqlite"), str(port)], port)
     redis = shutil.which("redis-server")
     if redis:
         for name, persistence in (("redis-always", ["--appendonly", "yes", "--appendfsync", "always"]),
@@ -256,6 +268,7 @@ def main():
     parser.add_argument("--no-irc", action="store_true")
     parser.add_argument("--sweep", action="store_true", help="also send P1 against 1 to 1,000 connections")
     parser.add_argument("--sweep-duration", type=float, default=5)
+    parser.add_argument("--single-thread-floor", help="the compiled scripts/single-thread-floor.c")
     arguments = parser.parse_args()
     workloads = {name: servers for name, servers in WORKLOADS.items()
                  if not arguments.only or name in arguments.only.split(";")}

@@ -12,7 +12,8 @@ import sys
 
 results = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results")
 SERVERS = [("kabar", "Kabar"), ("redis-always", "Redis, appendfsync always"),
-           ("redis-memory", "Redis, no persistence"), ("ngircd", "ngIRCd")]
+           ("redis-memory", "Redis, no persistence"), ("ngircd", "ngIRCd"),
+           ("sqlite-floor", "SQLite behind Redis's loop (probe)")]
 
 
 def load(name):
