@@ -18,14 +18,7 @@ public final class BlockingWorkPool: Sendable {
     public init(threadCount: Int) {
         for index in 0..<max(1, threadCount) {
             let queue = self.queue
-            // Named from inside, and in at most 15 bytes: on Linux a name set before
-            // `start()` never reaches the system, nor does a longer one, and `top -H` or
-            // `perf` should show the password hashing as such (it showed as
-            // "oot.default-qos", the name a new thread inherits).
-            Thread {
-                Thread.current.name = "kabar-work-\(index)"
-                queue.runUntilClosed()
-            }.start()
+            NamedThread(name: "kabar-work-\(index)").start { queue.runUntilClosed() }
         }
     }
 

@@ -19,8 +19,8 @@ import KabarCore
 /// write). So from then on every unit fails with the flush's error, until the server is
 /// restarted and SQLite recovers the database from what the log really holds.
 ///
-/// `@unchecked Sendable`: its mutable state (`waiting`, `isClosed`, `threadHasFinished`,
-/// `flushFailure`) is read and written only with `condition` held. Exercised concurrently
+/// `@unchecked Sendable`: its mutable state (`waiting`, `isClosed`, `flushFailure`) is
+/// read and written only with `condition` held. Exercised concurrently
 /// by every durable-commit, crash and power-cut test (callers' threads hand batches in
 /// while the flusher thread drains them), under the thread sanitizer in CI.
 final class CommitFlusher: @unchecked Sendable {
@@ -33,7 +33,7 @@ final class CommitFlusher: @unchecked Sendable {
     private let condition = NSCondition()
     private var waiting: [Batch] = []
     private var isClosed = false
-    private var threadHasFinished = false
+    private let thread = NamedThread(name: "kabar-flush")
     private var flushFailure: (any Error)?
 
     /// - Parameter flush: makes everything committed so far durable (the log's
@@ -41,10 +41,7 @@ final class CommitFlusher: @unchecked Sendable {
     /// - Parameter tookBatches: called (without its lock held) each time it takes the
     ///   waiting batches for a flush.
     init(flush: @escaping @Sendable () throws -> Void, tookBatches: @escaping @Sendable () -> Void) {
-        Thread { [self] in
-            Thread.current.name = "kabar-flush"
-            serve(flush, tookBatches: tookBatches)
-        }.start()
+        thread.start { [self] in serve(flush, tookBatches: tookBatches) }
     }
 
     /// Whether a committed batch waits for a flush: the flusher is still flushing an
@@ -74,10 +71,10 @@ final class CommitFlusher: @unchecked Sendable {
     /// Returns once every batch handed in has been resumed, and ends the thread.
     func finish() {
         condition.lock()
-        defer { condition.unlock() }
         isClosed = true
         condition.signal()
-        while !threadHasFinished { condition.wait() }
+        condition.unlock()
+        thread.waitUntilEnded()
     }
 
     // MARK: - Thread
@@ -109,11 +106,7 @@ final class CommitFlusher: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while waiting.isEmpty && !isClosed { condition.wait() }
-        guard !waiting.isEmpty else {
-            threadHasFinished = true
-            condition.broadcast()
-            return nil
-        }
+        guard !waiting.isEmpty else { return nil }
         defer { waiting.removeAll(keepingCapacity: true) }
         return waiting
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KabarCore
 
 // MARK: - LogCheckpointer
 
@@ -8,7 +9,7 @@ import Foundation
 /// SQLite's automatic checkpoint runs inside the commit that grew the log past 1,000
 /// frames, on the worker: under load about a seventh of the worker's time, most of it the
 /// kernel copying pages into the database file. Here the worker asks for a checkpoint each
-/// time the log has grown by ``framesPerCheckpoint`` (``logGrew(to:)``), and this thread
+/// time the log has grown by ``framesPerCheckpoint`` (``logGrew(on:)``), and this thread
 /// runs a passive one, which waits for nobody and copies what no reader still needs.
 ///
 /// A passive checkpoint beside a writer that keeps committing rarely catches up with the
@@ -18,10 +19,9 @@ import Foundation
 /// last passes left and lets the log start over: the log stays within about
 /// ``mostFrames`` frames, and the worker copies about a quarter of what it used to.
 ///
-/// `@unchecked Sendable`: its mutable state (`isRequested`, `isClosed`,
-/// `threadHasFinished`) is read and written only with `condition` held, except
-/// `nextRequestAt`, which only the worker thread uses; the connection is used by its
-/// thread only. Exercised by every store test that writes enough, by the
+/// `@unchecked Sendable`: its mutable state (`isRequested`, `isClosed`) is read and
+/// written only with `condition` held, except `nextRequestAt`, which only the worker
+/// thread uses; the connection is used by its thread only. Exercised by every store test that writes enough, by the
 /// log-checkpoint tests and the power-cut tests, under the thread sanitizer in CI.
 final class LogCheckpointer: @unchecked Sendable {
     /// The log's growth, in frames, that asks for a checkpoint: SQLite's own default.
@@ -32,7 +32,7 @@ final class LogCheckpointer: @unchecked Sendable {
     private let condition = NSCondition()
     private var isRequested = false
     private var isClosed = false
-    private var threadHasFinished = false
+    private let thread = NamedThread(name: "kabar-checkpt")
     /// Worker only: the log's length at which the next checkpoint is asked for.
     private var nextRequestAt = framesPerCheckpoint
 
@@ -43,15 +43,10 @@ final class LogCheckpointer: @unchecked Sendable {
     /// - Parameter checkpoint: runs one checkpoint on that connection (tests wrap it).
     init(connection: SQLiteConnection, checkpoint: @escaping @Sendable (SQLiteConnection) -> Void) {
         let box = UncheckedSendableBox(connection)
-        Thread { [self] in
-            Thread.current.name = "kabar-checkpt"  // Linux keeps 15 characters of a name
+        thread.start { [self] in
             while nextRequest() { checkpoint(box.value) }
             box.value.close()
-            condition.lock()
-            threadHasFinished = true
-            condition.broadcast()
-            condition.unlock()
-        }.start()
+        }
     }
 
     /// Called by the worker after each commit of its connection (`worker`, whose
@@ -77,10 +72,10 @@ final class LogCheckpointer: @unchecked Sendable {
     /// Ends the thread once a checkpoint it runs has ended, and closes its connection.
     func finish() {
         condition.lock()
-        defer { condition.unlock() }
         isClosed = true
         condition.signal()
-        while !threadHasFinished { condition.wait() }
+        condition.unlock()
+        thread.waitUntilEnded()
     }
 
     /// Waits for a request; false once finished.

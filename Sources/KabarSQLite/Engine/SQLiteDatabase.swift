@@ -80,12 +80,9 @@ final class SQLiteDatabase: Sendable {
         let checkpointer = LogCheckpointer(connection: checkpointConnection, checkpoint: checkpointLog)
         self.queue = queue
         let worker = UncheckedSendableBox(connection)
-        Thread {
-            // Named from inside: on Linux a name set before `start()` never reaches the
-            // system, and `top -H` or `perf` should show which thread is the store.
-            Thread.current.name = "kabar-sqlite"
+        NamedThread(name: "kabar-sqlite").start {
             Self.serve(queue, worker.value, resumingThrough: flusher, checkpointer: checkpointer)
-        }.start()
+        }
     }
 
     /// Hands `body` to the worker thread; `completion` gets its result, on a thread of the
