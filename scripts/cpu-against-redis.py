@@ -19,32 +19,24 @@ with Kabar's schema behind Redis's one-thread loop, driven as Redis is.
 """
 import argparse
 import json
-import os
-import pathlib
 import shutil
 import subprocess
 import tempfile
 import time
 
-from processes import free_port, wait_for_port
+from processes import free_port, threads, wait_for_port
 
-TICKS = os.sysconf("SC_CLK_TCK")
 WINDOW = 4
 
 
 def thread_times(pid):
-    """Per group of threads: [user s, system s, run-queue s] so far."""
+    """Per group of threads (the event loops together, the others by name): [user s,
+    system s, run-queue s] so far."""
     groups = {}
-    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            queued = int((task / "schedstat").read_text().split()[1]) / 1e9
-        except FileNotFoundError:  # the thread ended meanwhile
-            continue
+    for name, user, system, queued in threads(pid):
         group = groups.setdefault("event loops" if name.startswith("NIO-ELT") else name, [0.0, 0.0, 0.0])
-        group[0] += int(fields[11]) / TICKS
-        group[1] += int(fields[12]) / TICKS
+        group[0] += user
+        group[1] += system
         group[2] += queued
     return groups
 

@@ -27,8 +27,8 @@ def wait_for_port(port, process, name):
 
 
 def threads(pid):
-    """(name, CPU seconds, run-queue seconds) so far of each of the process's threads: user
-    plus system time, and time runnable but waiting for a CPU."""
+    """(name, user seconds, system seconds, run-queue seconds) so far of each of the
+    process's threads: its CPU time, and its time runnable but waiting for a CPU."""
     ticks = os.sysconf("SC_CLK_TCK")
     for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -37,7 +37,7 @@ def threads(pid):
             schedstat = (task / "schedstat").read_text().split()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-        yield name, (int(fields[11]) + int(fields[12])) / ticks, int(schedstat[1]) / 1e9
+        yield name, int(fields[11]) / ticks, int(fields[12]) / ticks, int(schedstat[1]) / 1e9
 
 
 def request(connection, line):
@@ -56,7 +56,8 @@ def request(connection, line):
 def process_cpu_seconds(pid, leaving_out=None):
     """CPU seconds so far of the process's threads, except those whose name starts with
     `leaving_out`."""
-    return sum(cpu for name, cpu, _ in threads(pid) if leaving_out is None or not name.startswith(leaving_out))
+    return sum(user + system for name, user, system, _ in threads(pid)
+               if leaving_out is None or not name.startswith(leaving_out))
 
 
 def thread_groups(pid):
@@ -66,13 +67,13 @@ def thread_groups(pid):
     rest."""
     cpu = {"store": 0.0, "flusher": 0.0, "checkpoint": 0.0, "event loops": 0.0, "hashing": 0.0, "other": 0.0}
     waiting = dict(cpu)
-    for name, cpu_seconds, waiting_seconds in threads(pid):
+    for name, user_seconds, system_seconds, waiting_seconds in threads(pid):
         if name.startswith("NIO-ELT"):
             group = "event loops"
         elif name.startswith("kabar-work-"):
             group = "hashing"
         else:
             group = {"kabar-sqlite": "store", "kabar-flush": "flusher", "kabar-checkpt": "checkpoint"}.get(name, "other")
-        cpu[group] += cpu_seconds
+        cpu[group] += user_seconds + system_seconds
         waiting[group] += waiting_seconds
     return cpu, waiting

@@ -39,6 +39,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kabar-sqlite-probe.h"
+
 #define MAX_USERS 64
 
 typedef struct {
@@ -226,22 +228,9 @@ static void commitAndAnswer(int log) {
 
 static void openDatabase(const char *original) {
     char *copy = sqlite3_mprintf("%s.single-thread", original);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char *name = sqlite3_mprintf("%s%s", copy, suffixes[i]);
-        unlink(name);
-        sqlite3_free(name);
-    }
-    check(sqlite3_open_v2(original, &db, SQLITE_OPEN_READONLY, NULL), original);
-    char *vacuum = sqlite3_mprintf("VACUUM INTO %Q", copy);
-    check(sqlite3_exec(db, vacuum, NULL, NULL, NULL), "VACUUM INTO");
-    sqlite3_free(vacuum);
-    sqlite3_close(db);
+    copy_database(original, copy);
     check(sqlite3_open(copy, &db), copy);
-    check(sqlite3_exec(db,
-                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                       "PRAGMA wal_autocheckpoint = 0;",
-                       NULL, NULL, NULL), "pragmas");
+    check(sqlite3_exec(db, KABAR_PRAGMAS " PRAGMA wal_autocheckpoint = 0;", NULL, NULL, NULL), "pragmas");
     sqlite3_wal_hook(db, recordLogLength, NULL);
     pthread_t checkpoints;
     pthread_create(&checkpoints, NULL, checkpointEach1000Frames, copy); /* `copy` is kept for it */
@@ -258,11 +247,8 @@ static void openDatabase(const char *original) {
         fprintf(stderr, "%s has fewer than two users\n", original);
         exit(1);
     }
-    check(sqlite3_prepare_v2(db,
-                             "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) "
-                             "VALUES (?, ?, ?, ?, ?)", -1, &insertMessage, NULL), "insert");
-    check(sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO conversation_peers (user_id, peer_username) VALUES (?, ?)",
-                             -1, &insertPeer, NULL), "peer");
+    check(sqlite3_prepare_v2(db, KABAR_INSERT_MESSAGE, -1, &insertMessage, NULL), "insert");
+    check(sqlite3_prepare_v2(db, KABAR_INSERT_PEER, -1, &insertPeer, NULL), "peer");
     check(sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL), "begin");
     check(sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL), "commit");
 }

@@ -24,20 +24,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "kabar-sqlite-probe.h"
+
 static void check(int rc, sqlite3 *db, const char *what) {
     if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
         fprintf(stderr, "%s: %s\n", what, sqlite3_errmsg(db));
         exit(1);
-    }
-}
-
-/* Removes a database file and its log and index, if there. */
-static void remove_database(const char *path) {
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char *name = sqlite3_mprintf("%s%s", path, suffixes[i]);
-        unlink(name);
-        sqlite3_free(name);
     }
 }
 
@@ -48,24 +40,12 @@ static double cpu_seconds(void) {
            usage.ru_stime.tv_usec / 1e6;
 }
 
-/* A consistent copy of `from` at `to`, replacing whatever was there. */
-static void copy_database(const char *from, const char *to) {
-    remove_database(to);
-    sqlite3 *db;
-    check(sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL), db, from);
-    char *vacuum = sqlite3_mprintf("VACUUM INTO %Q", to);
-    check(sqlite3_exec(db, vacuum, NULL, NULL, NULL), db, "VACUUM INTO");
-    sqlite3_free(vacuum);
-    sqlite3_close(db);
-}
-
 /* One measured run: `messages` inserts in transactions of `batch`, the log flushed after
  * each commit when `flush` is set. Returns CPU microseconds per message. */
 static double run(const char *path, int messages, int batch, int flush) {
     sqlite3 *db;
     check(sqlite3_open(path, &db), db, "open");
-    check(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                       NULL, NULL, NULL), db, "pragmas");
+    check(sqlite3_exec(db, KABAR_PRAGMAS, NULL, NULL, NULL), db, "pragmas");
     /* Three users of its own, so that any Kabar database will do. */
     check(sqlite3_exec(db,
                        "INSERT OR IGNORE INTO users (username, name, country, password_hash, created_at) VALUES "
@@ -87,12 +67,8 @@ static double run(const char *path, int messages, int batch, int flush) {
     sqlite3_finalize(users);
     char *wal = sqlite3_mprintf("%s-wal", path);
     sqlite3_stmt *insert, *peer, *begin, *commit;
-    check(sqlite3_prepare_v2(db,
-                             "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             -1, &insert, NULL), db, "insert");
-    check(sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO conversation_peers (user_id, peer_username) VALUES (?, ?)",
-                             -1, &peer, NULL), db, "peer");
+    check(sqlite3_prepare_v2(db, KABAR_INSERT_MESSAGE, -1, &insert, NULL), db, "insert");
+    check(sqlite3_prepare_v2(db, KABAR_INSERT_PEER, -1, &peer, NULL), db, "peer");
     check(sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL), db, "begin");
     check(sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL), db, "commit");
     const char *body = "0123456789abcdef0123456789abcdef";  /* chatload's 32 bytes */
