@@ -189,6 +189,21 @@ final class SQLiteChatStoreTests {
             ).first?.integer(0)
         }
         #expect(linkedToHenderson == 0)
+        // A message refused after one to the same recipient was stored, and one stored after
+        // one refused: who talked to whom is recorded as the stored ones say.
+        let again = try await store.deliver(
+            [
+                OutgoingMessage(text: "d", sender: henderson, recipients: [messi.username], origin: nil),
+                OutgoingMessage(text: "boom", sender: henderson, recipients: [messi.username], origin: nil),
+                OutgoingMessage(text: "boom", sender: henderson, recipients: [lineker.username], origin: nil),
+                OutgoingMessage(text: "e", sender: henderson, recipients: [lineker.username], origin: nil),
+            ],
+            at: now
+        )
+        #expect(try again.map { try? $0.get()?.map(\.text) } == [["d"], nil, nil, ["e"]])
+        let hendersonsPeers = try await store.conversations(of: henderson).map(\.peer.username)
+        #expect(Set(hendersonsPeers) == ["messi", "lineker"])
+        #expect(try await store.conversations(of: lineker).map(\.peer.username).contains("henderson"))
     }
 
     @Test("a unit whose error ends the whole transaction (as SQLITE_IOERR can): what is reported is what is stored")
@@ -277,6 +292,56 @@ final class SQLiteChatStoreTests {
         #expect(Set(stored) == Set(outcomes.filter { $0.value == nil }.keys))
         #expect(outcomes[100]! as? SQLiteError == .secondChange)
         #expect(!stored.contains(100) && !stored.contains(1000))
+    }
+
+    @Test("a self-contained unit that throws before changing anything fails alone")
+    func selfContainedUnitThrowingFirst() async throws {
+        let outcomes = try await writeSelfContainedUnits(throwing: 50, afterItsFirstRow: false)
+        #expect(outcomes[50]! is Refused)
+        #expect(outcomes.values.compactMap { $0 }.count == 1)
+    }
+
+    @Test("a self-contained unit that throws after a change takes its whole transaction with it")
+    func selfContainedUnitThrowingLate() async throws {
+        let outcomes = try await writeSelfContainedUnits(throwing: 150, afterItsFirstRow: true)
+        #expect(outcomes[150]! is Refused)
+        let others = outcomes.filter { $0.key != 150 }.values.compactMap { $0 }
+        #expect(others.allSatisfy { $0 as? SQLiteError == .rolledBackByAnotherUnit })
+    }
+
+    struct Refused: Error {}
+
+    /// Writes 200 concurrent ``UnitChanges/selfContained`` units, each keeping two rows (each
+    /// a statement of its own), except that unit `failing` throws (before its first row or
+    /// after it); checks that exactly the rows of the units that succeeded are stored.
+    /// - Returns: each unit's error, nil where it succeeded.
+    func writeSelfContainedUnits(throwing failing: Int64, afterItsFirstRow: Bool) async throws -> [Int64: (any Error)?] {
+        let database = store.database
+        try await database.write { db in try db.execute("CREATE TABLE s (v INTEGER)") }
+        let outcomes = await withTaskGroup(of: (Int64, (any Error)?).self) { group in
+            for index in Int64(0)..<200 {
+                group.addTask {
+                    do {
+                        try await database.write(changes: .selfContained) { db in
+                            if index == failing && !afterItsFirstRow { throw Refused() }
+                            try db.execute("INSERT INTO s (v) VALUES (?)", [.integer(index)])
+                            if index == failing { throw Refused() }
+                            try db.execute("INSERT INTO s (v) VALUES (?)", [.integer(index + 1_000)])
+                        }
+                        return (index, nil)
+                    } catch {
+                        return (index, error)
+                    }
+                }
+            }
+            var outcomes: [Int64: (any Error)?] = [:]
+            for await (index, error) in group { outcomes[index] = error }
+            return outcomes
+        }
+        let stored = try await database.write { db in try db.query("SELECT v FROM s").compactMap { $0.integer(0) } }
+        let succeeded = Set(outcomes.filter { $0.value == nil }.keys)
+        #expect(stored.sorted() == (succeeded.sorted() + succeeded.sorted().map { $0 + 1_000 }))
+        return outcomes
     }
 
     @Test("a full database: every delivery reported stored is stored, and no refused one is")

@@ -134,6 +134,27 @@ private struct StoreChecks {
         #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).map(\.text) == ["b1", "b2", "b3"])
         #expect(try await store.takeUnreadMessages(for: messi.id, at: now).map(\.text) == ["b2"])
         #expect(try await store.takeUnreadMessages(for: lineker.id, at: now).isEmpty)
+        // Who talked to whom, for every message stored, whatever came before it in the burst.
+        func peers(of user: UserRecord) async throws -> Set<String> {
+            Set(try await store.conversations(of: user).map(\.peer.username))
+        }
+        #expect(try await peers(of: messi) == ["henderson", "lineker"])
+        #expect(try await peers(of: henderson) == ["messi", "lineker"])
+        #expect(try await peers(of: lineker) == ["henderson", "messi"])
+        _ = try await store.deliver(
+            [
+                message("again", from: henderson, to: [messi.username]),
+                message("lost", from: henderson, to: [nobody]),
+                message("again", from: henderson, to: [messi.username]),
+                message("new", from: henderson, to: [lineker.username]),
+                message("new", from: henderson, to: [lineker.username]),
+            ],
+            at: now
+        )
+        #expect(try await peers(of: henderson) == ["messi", "lineker"])
+        #expect(try await peers(of: lineker) == ["henderson", "messi"])
+        _ = try await store.takeUnreadMessages(for: messi.id, at: now)
+        _ = try await store.takeUnreadMessages(for: lineker.id, at: now)
 
         #expect(try await store.deliver([], at: now).isEmpty)
         let alone = try await store.deliver([message("alone", from: henderson, to: [lineker.username, messi.username])], at: now)

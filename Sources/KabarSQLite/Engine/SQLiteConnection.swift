@@ -15,6 +15,8 @@ import VaporCSQLite
 final class SQLiteConnection {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
+    /// The statement ``preparedStatement(_:)`` gave last, one of `statements`.
+    private var lastStatement: (sql: String, statement: OpaquePointer)?
     /// While a unit of work limited to one change runs: how far it got.
     private var oneChangeUnit: OneChangeProgress?
     /// What units of the open transaction left for later (``deferUntilRead(_:_:)``).
@@ -67,6 +69,7 @@ final class SQLiteConnection {
     func close() {
         for statement in statements.values { sqlite_nio_sqlite3_finalize(statement) }
         statements.removeAll()
+        lastStatement = nil
         if let handle { sqlite_nio_sqlite3_close_v2(handle) }
         handle = nil
         logFrameCount?.deallocate()
@@ -172,6 +175,10 @@ final class SQLiteConnection {
         return true
     }
 
+    /// How many rows the connection's `INSERT`s, `UPDATE`s and `DELETE`s have changed
+    /// since it opened (rows that a rollback took back included).
+    var totalChanges: Int64 { sqlite_nio_sqlite3_total_changes64(handle) }
+
     /// The rowid of the last inserted row.
     var lastInsertedRowID: Int64 { sqlite_nio_sqlite3_last_insert_rowid(handle) }
 
@@ -228,6 +235,16 @@ final class SQLiteConnection {
     }
 
     private func preparedStatement(_ sql: String) throws(SQLiteError) -> OpaquePointer {
+        // A batch of sends runs one INSERT over and over. Comparing its text with the last
+        // one's is a single comparison when both are the same string (a literal is), where
+        // finding it in `statements` hashes all of the text each time.
+        if let last = lastStatement, last.sql == sql { return last.statement }
+        let statement = try cachedStatement(sql)
+        lastStatement = (sql, statement)
+        return statement
+    }
+
+    private func cachedStatement(_ sql: String) throws(SQLiteError) -> OpaquePointer {
         if let cached = statements[sql] { return cached }
         var statement: OpaquePointer?
         let code = sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)

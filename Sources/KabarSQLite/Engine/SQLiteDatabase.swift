@@ -245,6 +245,13 @@ final class SQLiteDatabase: Sendable {
                 try connection.execute("ROLLBACK TO unit")
                 try connection.execute("RELEASE unit")
             }
+        case .selfContained:
+            let changesBefore = connection.totalChanges
+            if !job.run(on: connection) {
+                connection.deferred.takeBack(after: mark)
+                // What it changed before it threw cannot be undone alone.
+                if connection.totalChanges != changesBefore { try connection.execute("ROLLBACK") }
+            }
         case .oneStatement:
             connection.limitToOneChange()
             if !job.run(on: connection) { connection.deferred.takeBack(after: mark) }
@@ -337,6 +344,13 @@ enum UnitChanges: Sendable {
     case oneStatement
     /// Any number: the unit runs in a savepoint, rolled back if it throws.
     case anyStatements
+    /// Any number, each of them all or nothing by itself (a single statement, or a
+    /// savepoint of the unit's own), and the unit decides itself which to keep: a burst of
+    /// sends, where each message stands or fails alone. It runs without a savepoint for the
+    /// whole unit (whose page copies it would pay for nothing). It should not throw once it
+    /// changed something; if it does, the whole transaction is rolled back, as after a
+    /// refused second change, so that no part of the unit is committed.
+    case selfContained
 }
 
 // MARK: - SQLiteDurability

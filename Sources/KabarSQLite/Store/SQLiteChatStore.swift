@@ -192,21 +192,30 @@ public final class SQLiteChatStore: ChatStore {
     /// all or nothing on its own: a single INSERT is by itself, and a message to several
     /// recipients gets a savepoint of its own. A message that fails gives its error and the
     /// others go on, unless the failure ended the transaction (SQLite does after some I/O
-    /// errors): then the unit stops, and the whole batch is rolled back and fails. A lone
-    /// message to one recipient changes one row, so it needs no savepoint for the unit.
+    /// errors): then the unit stops, and the whole batch is rolled back and fails. So the
+    /// unit is ``UnitChanges/selfContained``: it needs no savepoint of its own (a lone
+    /// message to one recipient changes one row, so it is ``UnitChanges/oneStatement``).
     public func deliver(_ messages: [OutgoingMessage], at now: Timestamp, completion: @escaping StoreCompletion<[DeliveryOutcome]>) {
         guard !messages.isEmpty else { return completion(.success([])) }
-        let changes: UnitChanges = messages.count == 1 && messages[0].recipients.count == 1 ? .oneStatement : .anyStatements
+        let changes: UnitChanges = messages.count == 1 && messages[0].recipients.count == 1 ? .oneStatement : .selfContained
         let directory = recipientDirectory
         database.submit(changes: changes, readsDeferredWork: false, { db in
             var outcomes: [DeliveryOutcome] = []
             outcomes.reserveCapacity(messages.count)
-            for message in messages {
+            // A burst is one connection's pipelined sends: one sender, mostly to the
+            // recipients of the message before. Who talked to whom is then recorded already.
+            var lastStored: (sender: Int64, recipients: [Username])?
+            // By index: a `for … in` would copy each message (a dozen retains and releases).
+            for index in messages.indices {
                 let mark = db.deferred.mark
+                let recorded = lastStored.map { $0.sender == messages[index].sender.id && $0.recipients == messages[index].recipients }
                 do {
-                    let stored = try message.recipients.count == 1
-                        ? Self.insert(message, at: now, findingRecipientsIn: directory, on: db)
-                        : Self.inSavepoint(on: db) { try Self.insert(message, at: now, findingRecipientsIn: directory, on: db) }
+                    let stored = try messages[index].recipients.count == 1
+                        ? Self.insert(messages[index], at: now, findingRecipientsIn: directory, on: db, recordingConversations: recorded != true)
+                        : Self.inSavepoint(on: db) {
+                            try Self.insert(messages[index], at: now, findingRecipientsIn: directory, on: db, recordingConversations: recorded != true)
+                        }
+                    if stored != nil { lastStored = (messages[index].sender.id, messages[index].recipients) }
                     outcomes.append(.success(stored))
                 } catch {
                     db.deferred.takeBack(after: mark)
@@ -239,13 +248,15 @@ public final class SQLiteChatStore: ChatStore {
     /// INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
     /// INSERT … SELECT, which could insert many rows, first copies each page it changes
     /// into a statement journal.) Who talked to whom is recorded once per batch, before
-    /// anything reads it (``recordConversation``). All or nothing only inside a savepoint,
-    /// or with one recipient.
+    /// anything reads it (``recordConversation``), unless `recordingConversations` is false
+    /// (an earlier message of the transaction recorded the same). All or nothing only inside
+    /// a savepoint, or with one recipient.
     private static func insert(
         _ message: OutgoingMessage,
         at now: Timestamp,
         findingRecipientsIn directory: RecipientDirectory,
-        on db: SQLiteConnection
+        on db: SQLiteConnection,
+        recordingConversations: Bool = true
     ) throws -> [ChatMessage]? {
         var found: [RecipientDirectory.Recipient] = []
         found.reserveCapacity(message.recipients.count)
@@ -265,8 +276,10 @@ public final class SQLiteChatStore: ChatStore {
                 """,
                 [.text(senderUsername), .text(senderName), .integer(known.id), .text(message.text), .integer(now.milliseconds)]
             )
-            recordConversation(of: known.id, with: senderUsername, on: db)
-            recordConversation(of: message.sender.id, with: recipient.text, on: db)
+            if recordingConversations {
+                recordConversation(of: known.id, with: senderUsername, on: db)
+                recordConversation(of: message.sender.id, with: recipient.text, on: db)
+            }
             messages.append(
                 ChatMessage(
                     id: db.lastInsertedRowID,
