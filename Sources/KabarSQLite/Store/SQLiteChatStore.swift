@@ -205,17 +205,16 @@ public final class SQLiteChatStore: ChatStore {
             // A burst is one connection's pipelined sends: one sender, mostly to the
             // recipients of the message before. Who talked to whom is then recorded already.
             var lastStored: (sender: Int64, recipients: [Username])?
-            // By index: a `for … in` would copy each message (a dozen retains and releases).
-            for index in messages.indices {
+            for message in messages {
                 let mark = db.deferred.mark
-                let recorded = lastStored.map { $0.sender == messages[index].sender.id && $0.recipients == messages[index].recipients }
+                let recordedAlready = lastStored.map { $0.sender == message.sender.id && $0.recipients == message.recipients } ?? false
                 do {
-                    let stored = try messages[index].recipients.count == 1
-                        ? Self.insert(messages[index], at: now, findingRecipientsIn: directory, on: db, recordingConversations: recorded != true)
+                    let stored = try message.recipients.count == 1
+                        ? Self.insert(message, at: now, findingRecipientsIn: directory, on: db, recordingConversations: !recordedAlready)
                         : Self.inSavepoint(on: db) {
-                            try Self.insert(messages[index], at: now, findingRecipientsIn: directory, on: db, recordingConversations: recorded != true)
+                            try Self.insert(message, at: now, findingRecipientsIn: directory, on: db, recordingConversations: !recordedAlready)
                         }
-                    if stored != nil { lastStored = (messages[index].sender.id, messages[index].recipients) }
+                    if stored != nil { lastStored = (message.sender.id, message.recipients) }
                     outcomes.append(.success(stored))
                 } catch {
                     db.deferred.takeBack(after: mark)
