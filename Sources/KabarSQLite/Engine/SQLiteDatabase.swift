@@ -14,7 +14,8 @@ import KabarCore
 ///               SAVEPOINT C … RELEASE; COMMIT        → A and C get their results, B its error
 ///
 /// A unit that changes the database with one statement at most (``UnitChanges/oneStatement``)
-/// runs without a savepoint: SQLite makes each statement all or nothing by itself.
+/// runs without a savepoint: SQLite makes each statement all or nothing by itself. So does a
+/// unit that makes each of its changes all or nothing itself (``UnitChanges/selfContained``).
 ///
 /// So a reply that waits for `write` waits for a durable commit, while many concurrent
 /// writers share one flush of the log. With ``SQLiteDurability/full`` the flush is not part
