@@ -80,17 +80,23 @@ if runs:
 
 generators = [r for r in rows if r.get("kind") == "generator"]
 if generators:
-    print("\nLoad generators' own CPU per request against the same Kabar (rusage, set-up included; medians; µs):\n")
-    print("| workload | chatload | kabar-bench | kabar-bench ÷ chatload |")
-    print("|---|---:|---:|---:|")
+    print("\nLoad generators' own CPU per request against the same Kabar (rusage, set-up included; medians; µs;"
+          " the ratio is the median of each round's own, as above):\n")
+    print("| workload | chatload | kabar-bench | kabar-bench ÷ chatload | per round |")
+    print("|---|---:|---:|---:|---|")
     for workload in dict.fromkeys(r["workload"] for r in generators):
+        by_round = {}
+        for r in generators:
+            if r["workload"] == workload and r["cpu_us_per_request"]:
+                by_round.setdefault(r["round"], {})[r["generator"]] = r["cpu_us_per_request"]
         medians = {}
         for generator in ("chatload", "kabar-bench"):
-            values = [r["cpu_us_per_request"] for r in generators if r["generator"] == generator and r["workload"] == workload
-                      and r["cpu_us_per_request"]]
+            values = [cpu[generator] for cpu in by_round.values() if generator in cpu]
             medians[generator] = statistics.median(values) if values else None
-        ratio = medians["kabar-bench"] / medians["chatload"] if all(medians.values()) else None
-        print(f"| {workload} | {fmt(medians['chatload'], 2)} | {fmt(medians['kabar-bench'], 2)} | {fmt(ratio, 2)} |")
+        ratios = [cpu["kabar-bench"] / cpu["chatload"] for _, cpu in sorted(by_round.items()) if len(cpu) == 2]
+        ratio = statistics.median(ratios) if ratios else None
+        print(f"| {workload} | {fmt(medians['chatload'], 2)} | {fmt(medians['kabar-bench'], 2)} | {fmt(ratio, 2)} | "
+              + " / ".join(f"{value:.2f}" for value in ratios) + " |")
 
 for row in load("inbox.jsonl"):
     print(f"\n{row['name']}: answered in {row['latency_ms']['max']:.1f} ms")
