@@ -211,28 +211,16 @@ final class SQLiteChatStoreTests {
         struct Boom: Error {}
         let database = store.database
         try await database.write { db in try db.execute("CREATE TABLE t (v INTEGER)") }
-        let outcomes = await withTaskGroup(of: (Int64, Bool).self) { group in
-            for index in 0..<200 {
-                group.addTask {
-                    do {
-                        try await database.write { db in
-                            try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(Int64(index))])
-                            if index == 100 {
-                                // What SQLite does on its own after some I/O errors.
-                                try db.execute("ROLLBACK")
-                                throw Boom()
-                            }
-                        }
-                        return (Int64(index), true)
-                    } catch {
-                        return (Int64(index), false)
-                    }
+        let outcomes = await writeConcurrently(200) { index in
+            (.anyStatements, { db in
+                try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(index)])
+                if index == 100 {
+                    // What SQLite does on its own after some I/O errors.
+                    try db.execute("ROLLBACK")
+                    throw Boom()
                 }
-            }
-            var outcomes: [Int64: Bool] = [:]
-            for await (index, committed) in group { outcomes[index] = committed }
-            return outcomes
-        }
+            })
+        }.mapValues { $0 == nil }
         let stored = try await database.write { db in try db.query("SELECT v FROM t").compactMap { $0.integer(0) } }
         #expect(Set(stored) == Set(outcomes.filter(\.value).keys))
         #expect(outcomes[100] == false)
@@ -270,23 +258,11 @@ final class SQLiteChatStoreTests {
     func secondChangeIsRefused() async throws {
         let database = store.database
         try await database.write { db in try db.execute("CREATE TABLE t (v INTEGER)") }
-        let outcomes = await withTaskGroup(of: (Int64, (any Error)?).self) { group in
-            for index in Int64(0)..<200 {
-                group.addTask {
-                    do {
-                        try await database.write(changes: index == 100 ? .oneStatement : .anyStatements) { db in
-                            try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(index)])
-                            if index == 100 { try db.execute("INSERT INTO t (v) VALUES (1000)") }
-                        }
-                        return (index, nil)
-                    } catch {
-                        return (index, error)
-                    }
-                }
-            }
-            var outcomes: [Int64: (any Error)?] = [:]
-            for await (index, error) in group { outcomes[index] = error }
-            return outcomes
+        let outcomes = await writeConcurrently(200) { index in
+            (index == 100 ? .oneStatement : .anyStatements, { db in
+                try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(index)])
+                if index == 100 { try db.execute("INSERT INTO t (v) VALUES (1000)") }
+            })
         }
         let stored = try await database.write { db in try db.query("SELECT v FROM t").compactMap { $0.integer(0) } }
         #expect(Set(stored) == Set(outcomes.filter { $0.value == nil }.keys))
@@ -318,16 +294,33 @@ final class SQLiteChatStoreTests {
     func writeSelfContainedUnits(throwing failing: Int64, afterItsFirstRow: Bool) async throws -> [Int64: (any Error)?] {
         let database = store.database
         try await database.write { db in try db.execute("CREATE TABLE s (v INTEGER)") }
-        let outcomes = await withTaskGroup(of: (Int64, (any Error)?).self) { group in
-            for index in Int64(0)..<200 {
+        let outcomes = await writeConcurrently(200) { index in
+            (.selfContained, { db in
+                if index == failing && !afterItsFirstRow { throw Refused() }
+                try db.execute("INSERT INTO s (v) VALUES (?)", [.integer(index)])
+                if index == failing { throw Refused() }
+                try db.execute("INSERT INTO s (v) VALUES (?)", [.integer(index + 1_000)])
+            })
+        }
+        let stored = try await database.write { db in try db.query("SELECT v FROM s").compactMap { $0.integer(0) } }
+        let succeeded = Set(outcomes.filter { $0.value == nil }.keys)
+        #expect(stored.sorted() == (succeeded.sorted() + succeeded.sorted().map { $0 + 1_000 }))
+        return outcomes
+    }
+
+    /// Writes `count` units of work at once (so that many share a batch), unit `index`
+    /// described by `unit(index)`. - Returns: each unit's error, nil where it committed.
+    func writeConcurrently(
+        _ count: Int64,
+        _ unit: @escaping @Sendable (Int64) -> (UnitChanges, @Sendable (SQLiteConnection) throws -> Void)
+    ) async -> [Int64: (any Error)?] {
+        let database = store.database
+        return await withTaskGroup(of: (Int64, (any Error)?).self) { group in
+            for index in 0..<count {
                 group.addTask {
+                    let (changes, body) = unit(index)
                     do {
-                        try await database.write(changes: .selfContained) { db in
-                            if index == failing && !afterItsFirstRow { throw Refused() }
-                            try db.execute("INSERT INTO s (v) VALUES (?)", [.integer(index)])
-                            if index == failing { throw Refused() }
-                            try db.execute("INSERT INTO s (v) VALUES (?)", [.integer(index + 1_000)])
-                        }
+                        try await database.write(changes: changes, body)
                         return (index, nil)
                     } catch {
                         return (index, error)
@@ -338,10 +331,6 @@ final class SQLiteChatStoreTests {
             for await (index, error) in group { outcomes[index] = error }
             return outcomes
         }
-        let stored = try await database.write { db in try db.query("SELECT v FROM s").compactMap { $0.integer(0) } }
-        let succeeded = Set(outcomes.filter { $0.value == nil }.keys)
-        #expect(stored.sorted() == (succeeded.sorted() + succeeded.sorted().map { $0 + 1_000 }))
-        return outcomes
     }
 
     @Test("a full database: every delivery reported stored is stored, and no refused one is")
