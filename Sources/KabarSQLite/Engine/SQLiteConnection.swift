@@ -129,7 +129,26 @@ final class SQLiteConnection {
 
     /// Counts the transactions ``beginImmediate()`` began: what was read from the database
     /// in one transaction can be told from what was read in another.
-    private(set) var transactionNumber = 0
+    private var transactionNumber = 0
+
+    /// How many times this connection has found that other connections committed since it
+    /// last looked (another process's `kabar-server user`, another server on the same file).
+    /// It looks, with `PRAGMA data_version`, at most once per transaction, when first asked:
+    /// while a transaction holds the write lock nobody else can commit. What a connection
+    /// keeps in memory about the database is stale when this has changed since it was read.
+    func commitsElsewhereSeen() throws(SQLiteError) -> Int {
+        guard dataVersionReadIn != transactionNumber else { return commitsElsewhere }
+        let version = try query("PRAGMA data_version").first?.integer(0)
+        if version != dataVersion { commitsElsewhere += 1 }
+        dataVersion = version
+        dataVersionReadIn = transactionNumber
+        return commitsElsewhere
+    }
+
+    private var commitsElsewhere = 0
+    private var dataVersion: Int64?
+    /// The ``transactionNumber`` of the transaction that read `dataVersion`.
+    private var dataVersionReadIn: Int?
 
     /// Whether a transaction is open (SQLite ends one by itself after some errors).
     var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(handle) == 0 }

@@ -9,9 +9,8 @@
 /// - through this store: `removeUser` forgets the entry in the transaction that deletes
 ///   the user;
 /// - through another connection (`kabar-server user remove` in another process, say):
-///   SQLite's `PRAGMA data_version` changes whenever another connection commits; it is
-///   read once per transaction, before the first lookup, and a change empties the
-///   directory. (Inside a transaction nobody else can commit: it holds the write lock.)
+///   the first lookup of a transaction asks the connection whether others committed since
+///   (``SQLiteConnection/commitsElsewhereSeen()``), and if so empties the directory.
 ///
 /// Only units of work touch it, and the database's one worker thread runs them one at a
 /// time: that is the whole of its synchronisation, hence `@unchecked Sendable` (the thread
@@ -26,8 +25,8 @@ final class RecipientDirectory: @unchecked Sendable {
     static let capacity = 10_000
 
     private var recipients: [String: Recipient] = [:]
-    private var checkedTransaction: Int?
-    private var dataVersion: Int64?
+    /// What ``SQLiteConnection/commitsElsewhereSeen()`` said when `recipients` was last checked.
+    private var commitsElsewhereSeen: Int?
 
     /// The user named `username`, or nil if there is none.
     func recipient(named username: String, on db: SQLiteConnection) throws(SQLiteError) -> Recipient? {
@@ -47,10 +46,9 @@ final class RecipientDirectory: @unchecked Sendable {
     }
 
     private func forgetIfChangedElsewhere(on db: SQLiteConnection) throws(SQLiteError) {
-        guard checkedTransaction != db.transactionNumber else { return }
-        let version = try db.query("PRAGMA data_version").first?.integer(0)
-        if version != dataVersion { recipients.removeAll(keepingCapacity: true) }
-        dataVersion = version
-        checkedTransaction = db.transactionNumber
+        let seen = try db.commitsElsewhereSeen()
+        guard seen != commitsElsewhereSeen else { return }
+        recipients.removeAll(keepingCapacity: true)
+        commitsElsewhereSeen = seen
     }
 }
