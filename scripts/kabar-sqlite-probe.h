@@ -15,10 +15,25 @@
 /* As kabar-server opens its database (SQLiteDatabase). */
 #define KABAR_PRAGMAS "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
 
-/* A message to one recipient (SQLiteChatStore.insert): sender's username and name,
+/* A message to one recipient (SQLiteChatStore.insert): its id, sender's username and name,
  * recipient's id, text, time in milliseconds. */
 #define KABAR_INSERT_MESSAGE \
-    "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO messages (id, sender_username, sender_name, recipient_id, body, received_at) VALUES (?, ?, ?, ?, ?, ?)"
+
+/* The id of the next message (MessageIDs: above every id a message ever had, counted up
+ * from there); exits on failure. */
+static sqlite3_int64 first_new_message_id(sqlite3 *db) {
+    sqlite3_stmt *highest;
+    if (sqlite3_prepare_v2(db, "SELECT max(coalesce((SELECT max(id) FROM messages), 0), (SELECT id FROM message_id_floor))",
+                           -1, &highest, NULL) != SQLITE_OK ||
+        sqlite3_step(highest) != SQLITE_ROW) {
+        fprintf(stderr, "message ids: %s\n", sqlite3_errmsg(db));
+        exit(1);
+    }
+    sqlite3_int64 next = sqlite3_column_int64(highest, 0) + 1;
+    sqlite3_finalize(highest);
+    return next;
+}
 
 /* Who talked to whom, once per batch and direction (SQLiteChatStore.recordConversation). */
 #define KABAR_INSERT_PEER "INSERT OR IGNORE INTO conversation_peers (user_id, peer_username) VALUES (?, ?)"

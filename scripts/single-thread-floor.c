@@ -54,6 +54,7 @@ typedef struct {
 
 static sqlite3 *db;
 static sqlite3_stmt *insertMessage, *insertPeer, *begin, *commit;
+static sqlite3_int64 nextMessageId;
 static sqlite3_int64 userIds[MAX_USERS];
 static char userNames[MAX_USERS][64], userDisplayNames[MAX_USERS][64];
 static int userCount, inTransaction;
@@ -152,11 +153,12 @@ static void handle(Connection *connection, char *line, size_t length) {
         step(begin, "BEGIN");
         inTransaction = 1;
     }
-    sqlite3_bind_text(insertMessage, 1, userNames[from], -1, SQLITE_STATIC);
-    sqlite3_bind_text(insertMessage, 2, userDisplayNames[from], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(insertMessage, 3, userIds[to]);
-    sqlite3_bind_text(insertMessage, 4, body, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(insertMessage, 5, 1700000000000LL);
+    sqlite3_bind_int64(insertMessage, 1, nextMessageId++);
+    sqlite3_bind_text(insertMessage, 2, userNames[from], -1, SQLITE_STATIC);
+    sqlite3_bind_text(insertMessage, 3, userDisplayNames[from], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(insertMessage, 4, userIds[to]);
+    sqlite3_bind_text(insertMessage, 5, body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(insertMessage, 6, 1700000000000LL);
     step(insertMessage, "INSERT");
     reply(connection, ":1\r\n");
 }
@@ -248,6 +250,7 @@ static void openDatabase(const char *original) {
         exit(1);
     }
     check(sqlite3_prepare_v2(db, KABAR_INSERT_MESSAGE, -1, &insertMessage, NULL), "insert");
+    nextMessageId = first_new_message_id(db);
     check(sqlite3_prepare_v2(db, KABAR_INSERT_PEER, -1, &insertPeer, NULL), "peer");
     check(sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL), "begin");
     check(sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL), "commit");

@@ -72,6 +72,7 @@ static double run(const char *path, int messages, int batch, int flush) {
     check(sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL), db, "begin");
     check(sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL), db, "commit");
     const char *body = "0123456789abcdef0123456789abcdef";  /* chatload's 32 bytes */
+    sqlite3_int64 nextMessageId = first_new_message_id(db);
     int log = -1;
     double start = cpu_seconds();
     for (int done = 0; done < messages;) {
@@ -79,11 +80,12 @@ static double run(const char *path, int messages, int batch, int flush) {
         sqlite3_reset(begin);
         for (int i = 0; i < batch && done < messages; i++, done++) {
             int sender = done % 3, recipient = (done + 1) % 3;
-            sqlite3_bind_text(insert, 1, usernames[sender], -1, SQLITE_STATIC);
-            sqlite3_bind_text(insert, 2, names[sender], -1, SQLITE_STATIC);
-            sqlite3_bind_int64(insert, 3, ids[recipient]);
-            sqlite3_bind_text(insert, 4, body, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(insert, 5, 1700000000000LL + done);
+            sqlite3_bind_int64(insert, 1, nextMessageId++);
+            sqlite3_bind_text(insert, 2, usernames[sender], -1, SQLITE_STATIC);
+            sqlite3_bind_text(insert, 3, names[sender], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(insert, 4, ids[recipient]);
+            sqlite3_bind_text(insert, 5, body, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(insert, 6, 1700000000000LL + done);
             check(sqlite3_step(insert), db, "INSERT");
             sqlite3_reset(insert);
         }

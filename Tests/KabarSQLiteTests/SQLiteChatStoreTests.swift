@@ -101,6 +101,56 @@ final class SQLiteChatStoreTests {
         await other.close()
     }
 
+    @Test("a message id is never given twice: after the newest messages went with their recipient, also once the file is reopened")
+    func messageIDsAfterRemoval() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        let lineker = try await addUser("lineker")
+        #expect(try await store.deliver("kept", from: henderson, to: [messi.username], at: now) != nil)
+        var given: [Int64] = []
+        for text in ["a", "b", "c"] {
+            given += try #require(try await store.deliver(text, from: messi, to: [henderson.username], at: now)).map(\.id)
+        }
+        #expect(try await store.removeUser(named: henderson.username))
+        let next = try #require(try await store.deliver("d", from: messi, to: [lineker.username], at: now)?.first?.id)
+        #expect(next > given.max()!)
+        given.append(next)
+        // The newest again goes with its recipient; a reopened store counts from the file.
+        #expect(try await store.removeUser(named: lineker.username))
+        await store.close()
+        let reopened = try SQLiteChatStore(path: path)
+        let messiAgain = try #require(try await reopened.user(named: messi.username))
+        let afterReopen = try #require(try await reopened.deliver("e", from: messiAgain, to: [messi.username], at: now)?.first?.id)
+        #expect(afterReopen > given.max()!)
+        await reopened.close()
+    }
+
+    @Test("a message id is never given twice when another connection stores and removes messages meanwhile (another server on the file, `kabar-server user remove`)")
+    func messageIDsAfterOthersCommits() async throws {
+        let messi = try await addUser("messi")
+        let henderson = try await addUser("henderson")
+        var given = try #require(try await store.deliver("a", from: messi, to: [henderson.username], at: now)).map(\.id)
+        let other = try SQLiteChatStore(path: path)
+        given += try #require(try await other.deliver("b", from: henderson, to: [messi.username], at: now)).map(\.id)
+        given += try #require(try await store.deliver("c", from: messi, to: [henderson.username], at: now)).map(\.id)
+        given += try #require(try await other.deliver("d", from: messi, to: [henderson.username, henderson.username], at: now)).map(\.id)
+        #expect(try await other.removeUser(named: henderson.username))
+        await other.close()
+        given += try #require(try await store.deliver("e", from: messi, to: [messi.username], at: now)).map(\.id)
+        #expect(Set(given).count == given.count, "\(given)")
+        #expect(given == given.sorted(), "\(given)")
+    }
+
+    @Test("storing a message leaves SQLite's AUTOINCREMENT counter alone: the store numbers messages itself")
+    func messagesNumberedByTheStore() async throws {
+        let messi = try await addUser("messi")
+        #expect(try await store.deliver("a", from: messi, to: [messi.username], at: now) != nil)
+        let counters = try await store.database.write { db in
+            try db.query("SELECT count(*) FROM sqlite_sequence WHERE name = 'messages'").first?.integer(0)
+        }
+        #expect(counters == 0)
+    }
+
     @Test("another process's writes get their turn while the store commits back to back (as `kabar-server user` does)")
     func secondWriterIsNotStarved() async throws {
         let database = store.database
@@ -412,6 +462,37 @@ final class SQLiteChatStoreTests {
         #expect(try await upgraded.conversations(of: henderson).map(\.last.text) == ["d"])
         let lineker = try #require(try await upgraded.user(named: Username("lineker")!))
         #expect(try await upgraded.conversations(of: lineker).map(\.last.text) == ["e"])
+        await upgraded.close()
+    }
+
+    @Test("a file written with AUTOINCREMENT ids (schema 3) keeps its messages and ids, and never gives an id again, also one whose message was deleted")
+    func messageIDsMigrated() async throws {
+        await store.close()
+        let older = directory + "/older.sqlite"
+        let version3 = try SQLiteDatabase(path: older, migrations: Array(SQLiteSchema.migrations.prefix(3)))
+        try await version3.write { db in
+            for (id, name) in [(1, "messi"), (2, "henderson")] {
+                try db.execute(
+                    "INSERT INTO users (id, username, name, country, password_hash, created_at) VALUES (?, ?, ?, 'C', '$scrypt$x', 0)",
+                    [.integer(Int64(id)), .text(name), .text(name.capitalized)]
+                )
+            }
+            for (sender, recipient, body) in [("messi", 2, "a"), ("henderson", 1, "b"), ("messi", 2, "c"), ("henderson", 1, "d")] {
+                try db.execute(
+                    "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) VALUES (?, ?, ?, ?, 0)",
+                    [.text(sender), .text(sender.capitalized), .integer(Int64(recipient)), .text(body)]
+                )
+            }
+            try db.execute("DELETE FROM messages WHERE body = 'd'")  // the newest, id 4
+        }
+        await version3.close()
+
+        let upgraded = try SQLiteChatStore(path: older)
+        let messi = try #require(try await upgraded.user(named: Username("messi")!))
+        let henderson = try #require(try await upgraded.user(named: Username("henderson")!))
+        #expect(try await upgraded.takeUnreadMessages(for: henderson.id, at: now).map { "\($0.id) \($0.text)" } == ["1 a", "3 c"])
+        #expect(try await upgraded.takeUnreadMessages(for: messi.id, at: now).map { "\($0.id) \($0.text)" } == ["2 b"])
+        #expect(try await upgraded.deliver("e", from: messi, to: [henderson.username], at: now)?.first?.id == 5)
         await upgraded.close()
     }
 

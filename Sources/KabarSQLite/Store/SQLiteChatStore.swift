@@ -8,6 +8,8 @@ public final class SQLiteChatStore: ChatStore {
     let database: SQLiteDatabase
     /// Where sends find their recipients.
     private let recipientDirectory = RecipientDirectory()
+    /// Where sends get their messages' ids.
+    private let messageIDs = MessageIDs()
     /// A session's `last_used_at` is rewritten at most this often, so that using a token
     /// does not cost a disk write per request. Expiry is exact to within this much.
     static let lastUsedResolution: Duration = .seconds(60)
@@ -182,9 +184,9 @@ public final class SQLiteChatStore: ChatStore {
         // A message to several recipients needs a savepoint, in case a later INSERT fails;
         // one to a single recipient does not.
         let message = OutgoingMessage(text: text, sender: sender, recipients: recipients, origin: origin)
-        let directory = recipientDirectory
+        let (directory, ids) = (recipientDirectory, messageIDs)
         database.submit(changes: recipients.count == 1 ? .oneStatement : .anyStatements, readsDeferredWork: false, { db in
-            try Self.insert(message, at: now, findingRecipientsIn: directory, on: db)
+            try Self.insert(message, at: now, findingRecipientsIn: directory, numberingWith: ids, on: db)
         }, completion: completion)
     }
 
@@ -198,7 +200,7 @@ public final class SQLiteChatStore: ChatStore {
     public func deliver(_ messages: [OutgoingMessage], at now: Timestamp, completion: @escaping StoreCompletion<[DeliveryOutcome]>) {
         guard !messages.isEmpty else { return completion(.success([])) }
         let changes: UnitChanges = messages.count == 1 && messages[0].recipients.count == 1 ? .oneStatement : .selfContained
-        let directory = recipientDirectory
+        let (directory, ids) = (recipientDirectory, messageIDs)
         database.submit(changes: changes, readsDeferredWork: false, { db in
             var outcomes: [DeliveryOutcome] = []
             outcomes.reserveCapacity(messages.count)
@@ -210,9 +212,9 @@ public final class SQLiteChatStore: ChatStore {
                 let recordedAlready = lastStored.map { $0.sender == message.sender.id && $0.recipients == message.recipients } ?? false
                 do {
                     let stored = try message.recipients.count == 1
-                        ? Self.insert(message, at: now, findingRecipientsIn: directory, on: db, recordingConversations: !recordedAlready)
+                        ? Self.insert(message, at: now, findingRecipientsIn: directory, numberingWith: ids, on: db, recordingConversations: !recordedAlready)
                         : Self.inSavepoint(on: db) {
-                            try Self.insert(message, at: now, findingRecipientsIn: directory, on: db, recordingConversations: !recordedAlready)
+                            try Self.insert(message, at: now, findingRecipientsIn: directory, numberingWith: ids, on: db, recordingConversations: !recordedAlready)
                         }
                     if stored != nil { lastStored = (message.sender.id, message.recipients) }
                     outcomes.append(.success(stored))
@@ -244,16 +246,17 @@ public final class SQLiteChatStore: ChatStore {
 
     /// Stores `message`: every recipient's id and name first (from the
     /// ``RecipientDirectory``), so that a missing one stores nothing (nil); then one
-    /// INSERT … VALUES per recipient. (A one-row INSERT changes pages in place, where an
-    /// INSERT … SELECT, which could insert many rows, first copies each page it changes
-    /// into a statement journal.) Who talked to whom is recorded once per batch, before
-    /// anything reads it (``recordConversation``), unless `recordingConversations` is false
-    /// (an earlier message of the transaction recorded the same). All or nothing only inside
-    /// a savepoint, or with one recipient.
+    /// INSERT … VALUES per recipient, with an id from ``MessageIDs``. (A one-row INSERT
+    /// changes pages in place, where an INSERT … SELECT, which could insert many rows, first
+    /// copies each page it changes into a statement journal.) Who talked to whom is recorded
+    /// once per batch, before anything reads it (``recordConversation``), unless
+    /// `recordingConversations` is false (an earlier message of the transaction recorded the
+    /// same). All or nothing only inside a savepoint, or with one recipient.
     private static func insert(
         _ message: OutgoingMessage,
         at now: Timestamp,
         findingRecipientsIn directory: RecipientDirectory,
+        numberingWith ids: MessageIDs,
         on db: SQLiteConnection,
         recordingConversations: Bool = true
     ) throws -> [ChatMessage]? {
@@ -268,12 +271,13 @@ public final class SQLiteChatStore: ChatStore {
         var messages: [ChatMessage] = []
         messages.reserveCapacity(found.count)
         for (recipient, known) in zip(message.recipients, found) {
+            let id = try ids.take(on: db)
             try db.execute(
                 """
-                INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at)
-                VALUES (?, ?, ?, ?, ?)
+                INSERT INTO messages (id, sender_username, sender_name, recipient_id, body, received_at)
+                VALUES (?, ?, ?, ?, ?, ?)
                 """,
-                [.text(senderUsername), .text(senderName), .integer(known.id), .text(message.text), .integer(now.milliseconds)]
+                [.integer(id), .text(senderUsername), .text(senderName), .integer(known.id), .text(message.text), .integer(now.milliseconds)]
             )
             if recordingConversations {
                 recordConversation(of: known.id, with: senderUsername, on: db)
@@ -281,7 +285,7 @@ public final class SQLiteChatStore: ChatStore {
             }
             messages.append(
                 ChatMessage(
-                    id: db.lastInsertedRowID,
+                    id: id,
                     from: senderUsername,
                     to: recipient.text,
                     fromName: senderName,

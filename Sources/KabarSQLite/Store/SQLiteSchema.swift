@@ -88,5 +88,36 @@ enum SQLiteSchema {
         INSERT INTO conversation_peers (user_id, peer_username) SELECT user_id, peer_username FROM conversations;
         DROP TABLE conversations;
         """,
+        // 4: message ids without AUTOINCREMENT, which read and rewrote a row of
+        // `sqlite_sequence` in every INSERT. The store gives each message its id
+        // (`MessageIDs`): above the highest in `messages` and above `message_id_floor`,
+        // which every deleted message raises to its own id, so no id is given twice. The
+        // floor starts where `sqlite_sequence` was. (SQLite cannot drop AUTOINCREMENT from
+        // a table: the messages move to a new one, with the same ids.)
+        """
+        CREATE TABLE message_id_floor (id INTEGER NOT NULL) STRICT;
+        INSERT INTO message_id_floor (id)
+            VALUES (coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0));
+
+        CREATE TABLE messages_without_autoincrement (
+            id INTEGER PRIMARY KEY,
+            sender_username TEXT NOT NULL,
+            sender_name TEXT NOT NULL,
+            recipient_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            body TEXT NOT NULL CHECK (length(body) > 0),
+            received_at INTEGER NOT NULL,
+            read_at INTEGER CHECK (read_at IS NULL OR read_at >= received_at)
+        ) STRICT;
+        INSERT INTO messages_without_autoincrement (id, sender_username, sender_name, recipient_id, body, received_at, read_at)
+            SELECT id, sender_username, sender_name, recipient_id, body, received_at, read_at FROM messages;
+        DROP TABLE messages;
+        ALTER TABLE messages_without_autoincrement RENAME TO messages;
+        CREATE INDEX messages_unread ON messages(recipient_id, id) WHERE read_at IS NULL;
+        CREATE INDEX messages_conversation ON messages(recipient_id, sender_username, id);
+
+        CREATE TRIGGER messages_raise_id_floor AFTER DELETE ON messages BEGIN
+            UPDATE message_id_floor SET id = OLD.id WHERE id < OLD.id;
+        END;
+        """,
     ]
 }
