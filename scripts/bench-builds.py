@@ -17,9 +17,8 @@ import argparse
 import json
 import os
 import subprocess
-import tempfile
 
-from processes import free_port, process_cpu_seconds, wait_for_port
+from processes import process_cpu_seconds, start_demo_server
 
 
 def main():
@@ -35,11 +34,7 @@ def main():
     servers = []
     try:
         for binary in arguments.builds:
-            folder = tempfile.mkdtemp(prefix="kabar-builds-")
-            port = free_port()
-            process = subprocess.Popen([binary, "--demo", "--port", str(port), "--http-port", "0",
-                                        "--database", os.path.join(folder, "kabar.sqlite"), "--log-level", "warning"])
-            wait_for_port(port, process, binary)
+            process, port, _ = start_demo_server(binary)
             servers.append((os.path.basename(binary), port, process))
         workloads = [(item.split()[0], int(item.split()[1])) for item in arguments.work.split(",")]
         for round_number in range(arguments.rounds):

@@ -16,12 +16,10 @@ One line per run, e.g. BENCHMARKS.md's "Issue 14" table."""
 import argparse
 import json
 import os
-import sqlite3
 import subprocess
-import tempfile
 import time
 
-from processes import free_port, thread_groups, wait_for_port
+from processes import requests_served, start_demo_server, thread_groups
 
 
 def main():
@@ -31,11 +29,7 @@ def main():
     parser.add_argument("op", nargs="?", default="send")
     parser.add_argument("--chatload", default=".build/chatload")
     arguments = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="kabar-cpu-")
-    port = free_port()
-    server = subprocess.Popen([arguments.server, "--demo", "--port", str(port), "--http-port", "0",
-                               "--database", f"{folder}/kabar.sqlite", "--log-level", "warning"])
-    wait_for_port(port, server, "kabar-server")
+    server, port, folder = start_demo_server(arguments.server)
     time.sleep(0.5)
     before, _ = thread_groups(server.pid)
     output = subprocess.run([arguments.chatload, "--port", str(port), "--conns", "50", "--op", arguments.op,
@@ -45,10 +39,7 @@ def main():
     server.terminate()
     server.wait()
     result = json.loads(output)
-    if arguments.op == "send":
-        requests = sqlite3.connect(f"{folder}/kabar.sqlite").execute("SELECT count(*) FROM messages").fetchone()[0]
-    else:
-        requests = result["ok"] * 8 / 6
+    requests = requests_served(arguments.op, folder, result)
     per_request = "  ".join(f"{group} {(after[group] - before[group]) * 1e6 / requests:.2f} µs" for group in after)
     print(f"{os.path.basename(arguments.server)} {arguments.op} P{arguments.pipeline}: {result['ops_per_sec']:,.0f}/s, "
           f"p99 {result['p99_us'] / 1000:.1f} ms; per request: {per_request}")

@@ -16,26 +16,16 @@ and its store thread's and event loops' CPU per request (over the whole run, fro
 /proc/PID/task/*/stat, divided by the messages in the file afterwards for `send`, by
 chatload's count scaled to the warm-up for `ping`), then the new build's figure over the
 old one's for the store thread (`send`) or the event loops (`ping`); the median of those
-ratios at the end."""
+ratios at the end. Giving one binary as both builds measures the method itself (two
+copies of one build: 0.97–1.02 per round here)."""
 import argparse
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
-import tempfile
 import time
 
-from processes import free_port, thread_groups, wait_for_port
-
-
-def start(binary):
-    folder = tempfile.mkdtemp(prefix="kabar-side-")
-    port = free_port()
-    process = subprocess.Popen([binary, "--demo", "--port", str(port), "--http-port", "0", "--tls-port", "0",
-                                "--database", f"{folder}/kabar.sqlite", "--log-level", "warning"])
-    wait_for_port(port, process, "kabar-server")
-    return process, port, folder
+from processes import requests_served, start_demo_server, thread_groups
 
 
 def main():
@@ -50,33 +40,31 @@ def main():
 
     compared = "store" if arguments.op == "send" else "event loops"
     ratios = []
+    builds = {"old": arguments.old, "new": arguments.new}  # by role: the same binary may be both
     for round_number in range(1, arguments.rounds + 1):
-        order = [arguments.old, arguments.new] if round_number % 2 else [arguments.new, arguments.old]
-        servers = {binary: start(binary) for binary in order}
+        order = ["old", "new"] if round_number % 2 else ["new", "old"]
+        servers = {role: start_demo_server(builds[role]) for role in order}
         time.sleep(0.5)
-        before = {binary: thread_groups(process.pid)[0] for binary, (process, _, _) in servers.items()}
-        loads = {binary: subprocess.Popen([arguments.chatload, "--port", str(port), "--conns", "50", "--op", arguments.op,
-                                           "--pipeline", arguments.pipeline, "--duration", "6", "--warmup", "2",
-                                           "--json"], stdout=subprocess.PIPE, text=True)
-                 for binary, (_, port, _) in servers.items()}
-        results = {binary: json.loads(load.communicate()[0]) for binary, load in loads.items()}
-        after = {binary: thread_groups(process.pid)[0] for binary, (process, _, _) in servers.items()}
+        before = {role: thread_groups(process.pid)[0] for role, (process, _, _) in servers.items()}
+        loads = {role: subprocess.Popen([arguments.chatload, "--port", str(port), "--conns", "50", "--op", arguments.op,
+                                         "--pipeline", arguments.pipeline, "--duration", "6", "--warmup", "2",
+                                         "--json"], stdout=subprocess.PIPE, text=True)
+                 for role, (_, port, _) in servers.items()}
+        results = {role: json.loads(load.communicate()[0]) for role, load in loads.items()}
+        after = {role: thread_groups(process.pid)[0] for role, (process, _, _) in servers.items()}
         figures = {}
-        for binary, (process, _, folder) in servers.items():
+        for role, (process, _, folder) in servers.items():
             process.terminate()
             process.wait()
-            if arguments.op == "send":
-                requests = sqlite3.connect(f"{folder}/kabar.sqlite").execute("SELECT count(*) FROM messages").fetchone()[0]
-            else:
-                requests = results[binary]["ok"] * 8 / 6
-            figures[binary] = {group: (after[binary][group] - before[binary][group]) * 1e6 / requests
-                               for group in ("store", "event loops")}
-        ratio = figures[arguments.new][compared] / figures[arguments.old][compared]
+            requests = requests_served(arguments.op, folder, results[role])
+            figures[role] = {group: (after[role][group] - before[role][group]) * 1e6 / requests
+                             for group in ("store", "event loops")}
+        ratio = figures["new"][compared] / figures["old"][compared]
         ratios.append(ratio)
         described = " | ".join(
-            f"{os.path.basename(binary)} {results[binary]['ops_per_sec']:,.0f}/s, store "
-            f"{figures[binary]['store']:.2f} µs, event loops {figures[binary]['event loops']:.2f} µs"
-            for binary in order)
+            f"{role} ({os.path.basename(builds[role])}) {results[role]['ops_per_sec']:,.0f}/s, store "
+            f"{figures[role]['store']:.2f} µs, event loops {figures[role]['event loops']:.2f} µs"
+            for role in order)
         print(f"round {round_number} {arguments.op} P{arguments.pipeline}: {described}; {compared} new ÷ old {ratio:.3f}",
               flush=True)
     print(f"{compared} new ÷ old, median of {len(ratios)} rounds: {statistics.median(ratios):.3f}")

@@ -1,9 +1,12 @@
-"""What the measuring scripts share: loopback ports, one request to Kabar, and the CPU a
-process's threads spent."""
+"""What the measuring scripts share: loopback ports, a Kabar server on a fresh file, one
+request to Kabar, and the CPU a process's threads spent."""
 import os
 import pathlib
 import socket
+import sqlite3
+import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -24,6 +27,27 @@ def wait_for_port(port, process, name):
         except OSError:
             time.sleep(0.05)
     sys.exit(f"{name} did not start")
+
+
+def start_demo_server(binary):
+    """Starts `binary` with --demo on a fresh SQLite file in a new folder, logging warnings
+    only, and waits until it listens. Returns (process, port, folder)."""
+    folder = tempfile.mkdtemp(prefix="kabar-measure-")
+    port = free_port()
+    process = subprocess.Popen([binary, "--demo", "--port", str(port), "--http-port", "0", "--tls-port", "0",
+                                "--database", os.path.join(folder, "kabar.sqlite"), "--log-level", "warning"])
+    wait_for_port(port, process, os.path.basename(binary))
+    return process, port, folder
+
+
+def requests_served(op, folder, chatload_result, warmup=2, duration=6):
+    """The requests a server started by `start_demo_server` answered over a chatload run
+    (warm-up included): for `send` the messages in its file, otherwise chatload's count of
+    the measured seconds scaled to the warm-up before them."""
+    if op == "send":
+        with sqlite3.connect(os.path.join(folder, "kabar.sqlite")) as database:
+            return database.execute("SELECT count(*) FROM messages").fetchone()[0]
+    return chatload_result["ok"] * (warmup + duration) / duration
 
 
 def threads(pid):
