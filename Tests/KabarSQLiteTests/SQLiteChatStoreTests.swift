@@ -429,26 +429,12 @@ final class SQLiteChatStoreTests {
 
     @Test("a file written before conversations were looked up (schema 2) keeps its conversations, newest first")
     func conversationsMigrated() async throws {
-        await store.close()
-        let older = directory + "/older.sqlite"
-        let version2 = try SQLiteDatabase(path: older, migrations: Array(SQLiteSchema.migrations.prefix(2)))
-        try await version2.write { db in
-            for (id, name) in [(1, "messi"), (2, "henderson"), (3, "lineker")] {
-                try db.execute(
-                    "INSERT INTO users (id, username, name, country, password_hash, created_at) VALUES (?, ?, ?, 'C', '$scrypt$x', 0)",
-                    [.integer(Int64(id)), .text(name), .text(name.capitalized)]
-                )
-            }
-            // messi ↔ henderson, then lineker → messi, then henderson → messi again.
-            for (sender, recipient, body) in [("messi", 2, "a"), ("henderson", 1, "b"), ("lineker", 1, "c"), ("henderson", 1, "d")] {
-                try db.execute(
-                    "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) VALUES (?, ?, ?, ?, 0)",
-                    [.text(sender), .text(sender.capitalized), .integer(Int64(recipient)), .text(body)]
-                )
-            }
-        }
-        await version2.close()
-
+        // messi ↔ henderson, then lineker → messi, then henderson → messi again.
+        let older = try await olderFile(
+            schema: 2,
+            users: ["messi", "henderson", "lineker"],
+            messages: [("messi", 2, "a"), ("henderson", 1, "b"), ("lineker", 1, "c"), ("henderson", 1, "d")]
+        )
         let upgraded = try SQLiteChatStore(path: older)
         let messi = try #require(try await upgraded.user(named: Username("messi")!))
         let henderson = try #require(try await upgraded.user(named: Username("henderson")!))
@@ -467,26 +453,13 @@ final class SQLiteChatStoreTests {
 
     @Test("a file written with AUTOINCREMENT ids (schema 3) keeps its messages and ids, and never gives an id again, also one whose message was deleted")
     func messageIDsMigrated() async throws {
-        await store.close()
-        let older = directory + "/older.sqlite"
-        let version3 = try SQLiteDatabase(path: older, migrations: Array(SQLiteSchema.migrations.prefix(3)))
-        try await version3.write { db in
-            for (id, name) in [(1, "messi"), (2, "henderson")] {
-                try db.execute(
-                    "INSERT INTO users (id, username, name, country, password_hash, created_at) VALUES (?, ?, ?, 'C', '$scrypt$x', 0)",
-                    [.integer(Int64(id)), .text(name), .text(name.capitalized)]
-                )
-            }
-            for (sender, recipient, body) in [("messi", 2, "a"), ("henderson", 1, "b"), ("messi", 2, "c"), ("henderson", 1, "d")] {
-                try db.execute(
-                    "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) VALUES (?, ?, ?, ?, 0)",
-                    [.text(sender), .text(sender.capitalized), .integer(Int64(recipient)), .text(body)]
-                )
-            }
+        let older = try await olderFile(
+            schema: 3,
+            users: ["messi", "henderson"],
+            messages: [("messi", 2, "a"), ("henderson", 1, "b"), ("messi", 2, "c"), ("henderson", 1, "d")]
+        ) { db in
             try db.execute("DELETE FROM messages WHERE body = 'd'")  // the newest, id 4
         }
-        await version3.close()
-
         let upgraded = try SQLiteChatStore(path: older)
         let messi = try #require(try await upgraded.user(named: Username("messi")!))
         let henderson = try #require(try await upgraded.user(named: Username("henderson")!))
@@ -494,6 +467,38 @@ final class SQLiteChatStoreTests {
         #expect(try await upgraded.takeUnreadMessages(for: messi.id, at: now).map { "\($0.id) \($0.text)" } == ["2 b"])
         #expect(try await upgraded.deliver("e", from: messi, to: [henderson.username], at: now)?.first?.id == 5)
         await upgraded.close()
+    }
+
+    /// Closes the test's store and writes another file, `older.sqlite`, with the first
+    /// `schema` migrations only: the users (ids 1, 2, … in order, each named after its
+    /// username), the messages (sender, recipient id, text; in order, so ids 1, 2, …), then
+    /// whatever `andThen` does. - Returns: its path.
+    func olderFile(
+        schema version: Int,
+        users: [String],
+        messages: [(sender: String, recipient: Int64, text: String)],
+        andThen: @escaping @Sendable (SQLiteConnection) throws -> Void = { _ in }
+    ) async throws -> String {
+        await store.close()
+        let older = directory + "/older.sqlite"
+        let database = try SQLiteDatabase(path: older, migrations: Array(SQLiteSchema.migrations.prefix(version)))
+        try await database.write { db in
+            for (index, name) in users.enumerated() {
+                try db.execute(
+                    "INSERT INTO users (id, username, name, country, password_hash, created_at) VALUES (?, ?, ?, 'C', '$scrypt$x', 0)",
+                    [.integer(Int64(index + 1)), .text(name), .text(name.capitalized)]
+                )
+            }
+            for (sender, recipient, text) in messages {
+                try db.execute(
+                    "INSERT INTO messages (sender_username, sender_name, recipient_id, body, received_at) VALUES (?, ?, ?, ?, 0)",
+                    [.text(sender), .text(sender.capitalized), .integer(recipient), .text(text)]
+                )
+            }
+            try andThen(db)
+        }
+        await database.close()
+        return older
     }
 
     @Test("writes after close fail cleanly")

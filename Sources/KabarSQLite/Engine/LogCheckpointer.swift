@@ -21,8 +21,9 @@ import KabarCore
 ///
 /// `@unchecked Sendable`: its mutable state (`isRequested`, `isClosed`) is read and
 /// written only with `condition` held, except `nextRequestAt`, which only the worker
-/// thread uses; the connection is used by its thread only. Exercised by every store test that writes enough, by the
-/// log-checkpoint tests and the power-cut tests, under the thread sanitizer in CI.
+/// thread uses; the connection is used by its thread only. Exercised by every store test
+/// that writes enough, by the log-checkpoint tests and the power-cut tests, under the
+/// thread sanitizer in CI.
 final class LogCheckpointer: @unchecked Sendable {
     /// The log's growth, in frames, that asks for a checkpoint: SQLite's own default.
     static let framesPerCheckpoint = 1_000
