@@ -12,10 +12,11 @@ given pipeline depth, 2 s warm-up then 6 s), the two loads together. Both share 
 (each gets about half its rate alone), but whatever slows the machine slows both: the
 ratio of their CPU per message holds from round to round where each figure alone does
 not. The builds start in turn in alternate rounds. One line per round: each build's rate
-and its store thread's and event loops' CPU per request (over the whole run, from
-/proc/PID/task/*/stat, divided by the messages in the file afterwards for `send`, by
-chatload's count scaled to the warm-up for `ping`), then the new build's figure over the
-old one's for the store thread (`send`) or the event loops (`ping`); the median of those
+and its store thread's, event loops', flusher's and whole server's CPU per request (over
+the whole run, from /proc/PID/task/*/stat, the logins' password hashing left out, divided
+by the messages in the file afterwards for `send`, by chatload's count scaled to the
+warm-up for `ping`), then the new build's figure over the old one's for the store thread
+(`send`) or the event loops (`ping`), and for the whole server; the medians of those
 ratios at the end. Giving one binary as both builds measures the method itself (two
 copies of one build: 0.97–1.02 per round here)."""
 import argparse
@@ -39,7 +40,7 @@ def main():
     arguments = parser.parse_args()
 
     compared = "store" if arguments.op == "send" else "event loops"
-    ratios = []
+    ratios, server_ratios = [], []
     builds = {"old": arguments.old, "new": arguments.new}  # by role: the same binary may be both
     for round_number in range(1, arguments.rounds + 1):
         order = ["old", "new"] if round_number % 2 else ["new", "old"]
@@ -57,17 +58,22 @@ def main():
             process.terminate()
             process.wait()
             requests = requests_served(arguments.op, folder, results[role])
-            figures[role] = {group: (after[role][group] - before[role][group]) * 1e6 / requests
-                             for group in ("store", "event loops")}
+            spent = {group: (after[role][group] - before[role][group]) * 1e6 / requests for group in after[role]}
+            # The whole server but the logins' password hashing, which is the warm-up's.
+            spent["server"] = sum(seconds for group, seconds in spent.items() if group != "hashing")
+            figures[role] = spent
         ratio = figures["new"][compared] / figures["old"][compared]
         ratios.append(ratio)
+        server_ratios.append(figures["new"]["server"] / figures["old"]["server"])
         described = " | ".join(
             f"{role} ({os.path.basename(builds[role])}) {results[role]['ops_per_sec']:,.0f}/s, store "
-            f"{figures[role]['store']:.2f} µs, event loops {figures[role]['event loops']:.2f} µs"
+            f"{figures[role]['store']:.2f} µs, event loops {figures[role]['event loops']:.2f} µs, flusher "
+            f"{figures[role]['flusher']:.2f} µs, server {figures[role]['server']:.2f} µs"
             for role in order)
-        print(f"round {round_number} {arguments.op} P{arguments.pipeline}: {described}; {compared} new ÷ old {ratio:.3f}",
-              flush=True)
-    print(f"{compared} new ÷ old, median of {len(ratios)} rounds: {statistics.median(ratios):.3f}")
+        print(f"round {round_number} {arguments.op} P{arguments.pipeline}: {described}; {compared} new ÷ old {ratio:.3f},"
+              f" server {server_ratios[-1]:.3f}", flush=True)
+    print(f"{compared} new ÷ old, median of {len(ratios)} rounds: {statistics.median(ratios):.3f};"
+          f" the whole server's: {statistics.median(server_ratios):.3f}")
 
 
 if __name__ == "__main__":

@@ -84,20 +84,41 @@ def process_cpu_seconds(pid, leaving_out=None):
                if leaving_out is None or not name.startswith(leaving_out))
 
 
+def group_of(thread_name):
+    """The group of a kabar-server thread: the store (`kabar-sqlite`), its flusher
+    (`kabar-flush`), its checkpoints (`kabar-checkpt`), the event loops, the password
+    hashing (`kabar-work-N`) or the rest."""
+    if thread_name.startswith("NIO-ELT"):
+        return "event loops"
+    if thread_name.startswith("kabar-work-"):
+        return "hashing"
+    return {"kabar-sqlite": "store", "kabar-flush": "flusher", "kabar-checkpt": "checkpoint"}.get(thread_name, "other")
+
+
 def thread_groups(pid):
-    """CPU seconds and run-queue seconds so far of each group of a kabar-server's threads:
-    the store (`kabar-sqlite`), its flusher (`kabar-flush`), its checkpoints
-    (`kabar-checkpt`), the event loops, the password hashing (`kabar-work-N`) and the
-    rest."""
+    """CPU seconds and run-queue seconds so far of each group of a kabar-server's threads
+    (`group_of`)."""
     cpu = {"store": 0.0, "flusher": 0.0, "checkpoint": 0.0, "event loops": 0.0, "hashing": 0.0, "other": 0.0}
     waiting = dict(cpu)
     for name, user_seconds, system_seconds, waiting_seconds in threads(pid):
-        if name.startswith("NIO-ELT"):
-            group = "event loops"
-        elif name.startswith("kabar-work-"):
-            group = "hashing"
-        else:
-            group = {"kabar-sqlite": "store", "kabar-flush": "flusher", "kabar-checkpt": "checkpoint"}.get(name, "other")
+        group = group_of(name)
         cpu[group] += user_seconds + system_seconds
         waiting[group] += waiting_seconds
     return cpu, waiting
+
+
+def thread_group_sleeps(pid):
+    """How often so far each group of a kabar-server's threads (`group_of`) went to sleep:
+    its voluntary context switches (waiting for work, a lock, the disk), from
+    /proc/PID/task/*/status."""
+    sleeps = {"store": 0, "flusher": 0, "checkpoint": 0, "event loops": 0, "hashing": 0, "other": 0}
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                sleeps[group_of(name)] += int(line.split()[1])
+    return sleeps
