@@ -43,6 +43,13 @@ public final class LiveDelivery: Sendable {
         }
     }
 
+    /// Whether any connection is subscribed. While none is, a publish finds nobody to tell,
+    /// so a caller that would gather messages only to publish them may skip that; a
+    /// connection that subscribes later reads them from the store (its replay).
+    public var hasSubscribers: Bool {
+        state.withLock { !$0.byConnection.isEmpty }
+    }
+
     /// Ends `connection`'s subscription, if it has one.
     public func unsubscribe(_ connection: ConnectionID) {
         state.withLock { state in Self.remove(connection, from: &state) }
