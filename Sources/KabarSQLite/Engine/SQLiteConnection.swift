@@ -91,7 +91,19 @@ final class SQLiteConnection {
     /// Runs a statement, discarding any rows. - Returns: the number of rows it changed.
     @discardableResult
     func execute(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int {
-        try withStatement(sql, bindings) { statement throws(SQLiteError) in
+        try execute(sql) { parameters throws(SQLiteError) in
+            for value in bindings { try parameters.bind(value) }
+        }
+    }
+
+    /// Runs a statement, discarding any rows, its parameters bound in order by `bindValues`.
+    /// A statement run for every stored message binds its values this way rather than from
+    /// an array, which cost it an allocation and a retain and a release of each text (about
+    /// 2.5% of the store thread's time at `send` c50 P16). - Returns: the number of rows it
+    /// changed.
+    @discardableResult
+    func execute(_ sql: String, binding bindValues: (inout Parameters) throws(SQLiteError) -> Void) throws(SQLiteError) -> Int {
+        try withStatement(sql, binding: bindValues) { statement throws(SQLiteError) in
             while try step(statement) {}
         }
         return Int(sqlite_nio_sqlite3_changes(handle))
@@ -99,7 +111,9 @@ final class SQLiteConnection {
 
     /// Runs a query and returns its rows.
     func query(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> [SQLiteRow] {
-        try withStatement(sql, bindings) { statement throws(SQLiteError) in
+        try withStatement(sql, binding: { parameters throws(SQLiteError) in
+            for value in bindings { try parameters.bind(value) }
+        }) { statement throws(SQLiteError) in
             var rows: [SQLiteRow] = []
             let columnCount = sqlite_nio_sqlite3_column_count(statement)
             while try step(statement) {
@@ -230,9 +244,13 @@ final class SQLiteConnection {
 
     // MARK: - Statements
 
+    /// Runs `body` with `sql`'s prepared statement, its parameters bound by `bindValues`.
+    /// Inlined, so that the closures it takes are too (measured side by side: through a call,
+    /// the store thread spent about 1.5% more per stored message).
+    @inline(__always)
     private func withStatement<T>(
         _ sql: String,
-        _ bindings: [SQLiteValue],
+        binding bindValues: (inout Parameters) throws(SQLiteError) -> Void,
         _ body: (OpaquePointer) throws(SQLiteError) -> T
     ) throws(SQLiteError) -> T {
         let statement = try preparedStatement(sql)
@@ -241,9 +259,8 @@ final class SQLiteConnection {
             sqlite_nio_sqlite3_reset(statement)
             sqlite_nio_sqlite3_clear_bindings(statement)
         }
-        for (offset, value) in bindings.enumerated() {
-            try bind(value, at: Int32(offset + 1), in: statement)
-        }
+        var parameters = Parameters(statement: statement, connection: self)
+        try bindValues(&parameters)
         return try body(statement)
     }
 
@@ -272,32 +289,6 @@ final class SQLiteConnection {
         return statement
     }
 
-    private func bind(_ value: SQLiteValue, at index: Int32, in statement: OpaquePointer) throws(SQLiteError) {
-        let code: Int32
-        switch value {
-        case .integer(let integer):
-            code = sqlite_nio_sqlite3_bind_int64(statement, index, integer)
-        case .text(var text):
-            // The string's own UTF-8 (or a stack copy of a small one), not a C-string copy.
-            code = text.withUTF8 { bytes in
-                bytes.withMemoryRebound(to: CChar.self) { characters in
-                    guard let start = characters.baseAddress else {
-                        // An empty string may have no address, and a null pointer binds NULL.
-                        return sqlite_nio_sqlite3_bind_text(statement, index, "", 0, Self.transient)
-                    }
-                    return sqlite_nio_sqlite3_bind_text(statement, index, start, Int32(characters.count), Self.transient)
-                }
-            }
-        case .blob(let bytes):
-            code = bytes.withUnsafeBytes { raw in
-                sqlite_nio_sqlite3_bind_blob(statement, index, raw.baseAddress, Int32(raw.count), Self.transient)
-            }
-        case .null:
-            code = sqlite_nio_sqlite3_bind_null(statement, index)
-        }
-        guard code == SQLITE_OK else { throw lastError(code) }
-    }
-
     /// Advances the statement. - Returns: true if a row is ready.
     private func step(_ statement: OpaquePointer) throws(SQLiteError) -> Bool {
         switch sqlite_nio_sqlite3_step(statement) {
@@ -324,12 +315,64 @@ final class SQLiteConnection {
         }
     }
 
-    private func lastError(_ code: Int32) -> SQLiteError {
+    fileprivate func lastError(_ code: Int32) -> SQLiteError {
         SQLiteError(code: code, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "")
     }
+}
 
-    /// `SQLITE_TRANSIENT`: SQLite copies the bound bytes before the call returns.
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+// MARK: - Parameters
+
+extension SQLiteConnection {
+    /// The parameters of a statement about to run, bound in order from the first.
+    struct Parameters {
+        private let statement: OpaquePointer
+        private let connection: SQLiteConnection
+        private var next: Int32 = 1
+
+        fileprivate init(statement: OpaquePointer, connection: SQLiteConnection) {
+            self.statement = statement
+            self.connection = connection
+        }
+
+        mutating func bind(_ integer: Int64) throws(SQLiteError) {
+            try bind(.integer(integer))
+        }
+
+        mutating func bind(_ text: String) throws(SQLiteError) {
+            try bind(.text(text))
+        }
+
+        mutating func bind(_ value: SQLiteValue) throws(SQLiteError) {
+            let index = next
+            next += 1
+            let code: Int32
+            switch value {
+            case .integer(let integer):
+                code = sqlite_nio_sqlite3_bind_int64(statement, index, integer)
+            case .text(var text):
+                // The string's own UTF-8 (or a stack copy of a small one), not a C-string copy.
+                code = text.withUTF8 { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) { characters in
+                        guard let start = characters.baseAddress else {
+                            // An empty string may have no address, and a null pointer binds NULL.
+                            return sqlite_nio_sqlite3_bind_text(statement, index, "", 0, Self.transient)
+                        }
+                        return sqlite_nio_sqlite3_bind_text(statement, index, start, Int32(characters.count), Self.transient)
+                    }
+                }
+            case .blob(let bytes):
+                code = bytes.withUnsafeBytes { raw in
+                    sqlite_nio_sqlite3_bind_blob(statement, index, raw.baseAddress, Int32(raw.count), Self.transient)
+                }
+            case .null:
+                code = sqlite_nio_sqlite3_bind_null(statement, index)
+            }
+            guard code == SQLITE_OK else { throw connection.lastError(code) }
+        }
+
+        /// `SQLITE_TRANSIENT`: SQLite copies the bound bytes before the call returns.
+        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    }
 }
 
 /// What a connection does when another connection (another process: `kabar-server user`,

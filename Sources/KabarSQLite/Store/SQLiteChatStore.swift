@@ -276,9 +276,15 @@ public final class SQLiteChatStore: ChatStore {
                 """
                 INSERT INTO messages (id, sender_username, sender_name, recipient_id, body, received_at)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """,
-                [.integer(id), .text(senderUsername), .text(senderName), .integer(known.id), .text(message.text), .integer(now.milliseconds)]
-            )
+                """
+            ) { parameters throws(SQLiteError) in
+                try parameters.bind(id)
+                try parameters.bind(senderUsername)
+                try parameters.bind(senderName)
+                try parameters.bind(known.id)
+                try parameters.bind(message.text)
+                try parameters.bind(now.milliseconds)
+            }
             if recordingConversations {
                 recordConversation(of: known.id, with: senderUsername, on: db)
                 recordConversation(of: message.sender.id, with: recipient.text, on: db)
