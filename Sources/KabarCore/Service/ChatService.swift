@@ -168,7 +168,7 @@ public final class ChatService: Sendable {
             // Asked once the messages are committed, under the lock a subscription takes: a
             // connection that subscribes after this would not be told by the publish either,
             // and reads what is unread in its replay. (Gathering the messages for nobody cost
-            // a busy server about a tenth of its flusher thread.)
+            // a busy server about a sixth of its flusher thread.)
             let publishing = publishesItself && self.live.hasSubscribers
             var stored: [ChatMessage] = []
             let outcomes: [Result<Void, any Error>]

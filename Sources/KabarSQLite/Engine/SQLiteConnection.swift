@@ -99,7 +99,7 @@ final class SQLiteConnection {
     /// Runs a statement, discarding any rows, its parameters bound in order by `bindValues`.
     /// A statement run for every stored message binds its values this way rather than from
     /// an array, which cost it an allocation and a retain and a release of each text (about
-    /// 2.5% of the store thread's time at `send` c50 P16). - Returns: the number of rows it
+    /// 2% of the store thread's time at `send` c50 P16). - Returns: the number of rows it
     /// changed.
     @discardableResult
     func execute(_ sql: String, binding bindValues: (inout Parameters) throws(SQLiteError) -> Void) throws(SQLiteError) -> Int {
