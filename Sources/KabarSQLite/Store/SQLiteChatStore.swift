@@ -260,48 +260,65 @@ public final class SQLiteChatStore: ChatStore {
         on db: SQLiteConnection,
         recordingConversations: Bool = true
     ) throws -> [ChatMessage]? {
+        // A message to one user, the usual kind, needs no list of the recipients found.
+        if message.recipients.count == 1 {
+            let recipient = message.recipients[0]
+            guard let known = try directory.recipient(named: recipient.text, on: db) else { return nil }
+            return [try insert(message, for: recipient, known: known, at: now, numberingWith: ids, on: db, recordingConversations: recordingConversations)]
+        }
         var found: [RecipientDirectory.Recipient] = []
         found.reserveCapacity(message.recipients.count)
         for recipient in message.recipients {
             guard let known = try directory.recipient(named: recipient.text, on: db) else { return nil }
             found.append(known)
         }
-        let senderUsername = message.sender.username.text
-        let senderName = message.sender.profile.name
         var messages: [ChatMessage] = []
         messages.reserveCapacity(found.count)
         for (recipient, known) in zip(message.recipients, found) {
-            let id = try ids.take(on: db)
-            try db.execute(
-                """
-                INSERT INTO messages (id, sender_username, sender_name, recipient_id, body, received_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """
-            ) { parameters throws(SQLiteError) in
-                try parameters.bind(id)
-                try parameters.bind(senderUsername)
-                try parameters.bind(senderName)
-                try parameters.bind(known.id)
-                try parameters.bind(message.text)
-                try parameters.bind(now.milliseconds)
-            }
-            if recordingConversations {
-                recordConversation(of: known.id, with: senderUsername, on: db)
-                recordConversation(of: message.sender.id, with: recipient.text, on: db)
-            }
-            messages.append(
-                ChatMessage(
-                    id: id,
-                    from: senderUsername,
-                    to: recipient.text,
-                    fromName: senderName,
-                    toName: known.name,
-                    text: message.text,
-                    timeMilliseconds: now.milliseconds
-                )
-            )
+            messages.append(try insert(message, for: recipient, known: known, at: now, numberingWith: ids, on: db, recordingConversations: recordingConversations))
         }
         return messages
+    }
+
+    /// Stores `message`'s row for one recipient, found in the directory as `known`.
+    private static func insert(
+        _ message: OutgoingMessage,
+        for recipient: Username,
+        known: RecipientDirectory.Recipient,
+        at now: Timestamp,
+        numberingWith ids: MessageIDs,
+        on db: SQLiteConnection,
+        recordingConversations: Bool
+    ) throws -> ChatMessage {
+        let senderUsername = message.sender.username.text
+        let senderName = message.sender.profile.name
+        let id = try ids.take(on: db)
+        try db.execute(
+            """
+            INSERT INTO messages (id, sender_username, sender_name, recipient_id, body, received_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """
+        ) { parameters throws(SQLiteError) in
+            try parameters.bind(id)
+            try parameters.bind(senderUsername)
+            try parameters.bind(senderName)
+            try parameters.bind(known.id)
+            try parameters.bind(message.text)
+            try parameters.bind(now.milliseconds)
+        }
+        if recordingConversations {
+            recordConversation(of: known.id, with: senderUsername, on: db)
+            recordConversation(of: message.sender.id, with: recipient.text, on: db)
+        }
+        return ChatMessage(
+            id: id,
+            from: senderUsername,
+            to: recipient.text,
+            fromName: senderName,
+            toName: known.name,
+            text: message.text,
+            timeMilliseconds: now.milliseconds
+        )
     }
 
     /// Records that `user` has a conversation with `peer`, before the transaction ends or
