@@ -50,18 +50,23 @@ def requests_served(op, folder, chatload_result, warmup=2, duration=6):
     return chatload_result["ok"] * (warmup + duration) / duration
 
 
+def tasks(pid, *files):
+    """(name, the text of each of `files`) of each of the process's threads, from
+    /proc/PID/task/TID/; a thread that ended meanwhile is left out."""
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        try:
+            yield (task / "comm").read_text().strip(), *[(task / file).read_text() for file in files]
+        except FileNotFoundError:
+            continue
+
+
 def threads(pid):
     """(name, user seconds, system seconds, run-queue seconds) so far of each of the
     process's threads: its CPU time, and its time runnable but waiting for a CPU."""
     ticks = os.sysconf("SC_CLK_TCK")
-    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            schedstat = (task / "schedstat").read_text().split()
-        except FileNotFoundError:  # the thread ended meanwhile
-            continue
-        yield name, int(fields[11]) / ticks, int(fields[12]) / ticks, int(schedstat[1]) / 1e9
+    for name, stat, schedstat in tasks(pid, "stat", "schedstat"):
+        fields = stat.rsplit(")", 1)[1].split()
+        yield name, int(fields[11]) / ticks, int(fields[12]) / ticks, int(schedstat.split()[1]) / 1e9
 
 
 def request(connection, line):
@@ -84,6 +89,9 @@ def process_cpu_seconds(pid, leaving_out=None):
                if leaving_out is None or not name.startswith(leaving_out))
 
 
+GROUPS = ("store", "flusher", "checkpoint", "event loops", "hashing", "other")
+
+
 def group_of(thread_name):
     """The group of a kabar-server thread: the store (`kabar-sqlite`), its flusher
     (`kabar-flush`), its checkpoints (`kabar-checkpt`), the event loops, the password
@@ -98,7 +106,7 @@ def group_of(thread_name):
 def thread_groups(pid):
     """CPU seconds and run-queue seconds so far of each group of a kabar-server's threads
     (`group_of`)."""
-    cpu = {"store": 0.0, "flusher": 0.0, "checkpoint": 0.0, "event loops": 0.0, "hashing": 0.0, "other": 0.0}
+    cpu = dict.fromkeys(GROUPS, 0.0)
     waiting = dict(cpu)
     for name, user_seconds, system_seconds, waiting_seconds in threads(pid):
         group = group_of(name)
@@ -111,13 +119,8 @@ def thread_group_sleeps(pid):
     """How often so far each group of a kabar-server's threads (`group_of`) went to sleep:
     its voluntary context switches (waiting for work, a lock, the disk), from
     /proc/PID/task/*/status."""
-    sleeps = {"store": 0, "flusher": 0, "checkpoint": 0, "event loops": 0, "hashing": 0, "other": 0}
-    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            status = (task / "status").read_text()
-        except FileNotFoundError:  # the thread ended meanwhile
-            continue
+    sleeps = dict.fromkeys(GROUPS, 0)
+    for name, status in tasks(pid, "status"):
         for line in status.splitlines():
             if line.startswith("voluntary_ctxt_switches:"):
                 sleeps[group_of(name)] += int(line.split()[1])

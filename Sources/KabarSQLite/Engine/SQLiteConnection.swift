@@ -91,9 +91,7 @@ final class SQLiteConnection {
     /// Runs a statement, discarding any rows. - Returns: the number of rows it changed.
     @discardableResult
     func execute(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int {
-        try execute(sql) { parameters throws(SQLiteError) in
-            for value in bindings { try parameters.bind(value) }
-        }
+        try execute(sql) { parameters throws(SQLiteError) in try parameters.bind(contentsOf: bindings) }
     }
 
     /// Runs a statement, discarding any rows, its parameters bound in order by `bindValues`.
@@ -111,9 +109,8 @@ final class SQLiteConnection {
 
     /// Runs a query and returns its rows.
     func query(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> [SQLiteRow] {
-        try withStatement(sql, binding: { parameters throws(SQLiteError) in
-            for value in bindings { try parameters.bind(value) }
-        }) { statement throws(SQLiteError) in
+        try withStatement(sql, binding: { parameters throws(SQLiteError) in try parameters.bind(contentsOf: bindings) }) {
+            statement throws(SQLiteError) in
             var rows: [SQLiteRow] = []
             let columnCount = sqlite_nio_sqlite3_column_count(statement)
             while try step(statement) {
@@ -340,6 +337,11 @@ extension SQLiteConnection {
 
         mutating func bind(_ text: String) throws(SQLiteError) {
             try bind(.text(text))
+        }
+
+        /// Binds `values` to the next parameters, in order.
+        mutating func bind(contentsOf values: [SQLiteValue]) throws(SQLiteError) {
+            for value in values { try bind(value) }
         }
 
         mutating func bind(_ value: SQLiteValue) throws(SQLiteError) {
