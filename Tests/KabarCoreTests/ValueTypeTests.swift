@@ -8,6 +8,12 @@ struct ValueTypeTests {
     func usernames() {
         #expect(Username("Messi")?.text == "messi")
         #expect(Username("Messi") == Username("messi"))
+        #expect(Username("MESSI.Jr_10-x")?.text == "messi.jr_10-x")
+        #expect(Username("messi"[...])?.text == "messi")
+        // Folding follows Unicode's rules beyond ASCII, as `lowercased()` does: the Kelvin
+        // sign folds to an ASCII `k`; a dotted capital I to `i` and a combining dot.
+        #expect(Username("\u{212A}ing")?.text == "king")
+        #expect(Username("\u{0130}stanbul") == nil)
         for valid in ["a", "0", "a.b-c_d", String(repeating: "z", count: 32)] { #expect(Username(valid) != nil, "\(valid)") }
         for invalid in ["", "-a", ".a", "_a", "a b", "ü", String(repeating: "z", count: 33), "8cab384c-10cf-417e-befd-b17a1074e5e9"] {
             #expect(Username(invalid) == nil, "\(invalid)")

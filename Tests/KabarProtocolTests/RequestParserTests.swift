@@ -30,6 +30,8 @@ struct RequestParserTests {
             "send henderson,Lineker,,x halo semua",
             .send(session: .bound, recipients: ["henderson", "lineker", "", "x"], text: "halo semua")
         ),
+        ("send ,Henderson, hi", .send(session: .bound, recipients: ["", "henderson", ""], text: "hi")),
+        ("send , hi", .send(session: .bound, recipients: ["", ""], text: "hi")),
         (
             "send \(token.uppercased()) lineker hi",
             .send(session: .token(token.uppercased()), recipients: ["lineker"], text: "hi")
@@ -129,6 +131,18 @@ struct RequestParserTests {
         #expect(SessionToken("8cab384c10cf-417e-befd-b17a1074e5e9x") == nil)
         #expect(SessionToken("8cab384c-10cf-417e-befd-b17a1074e5e") == nil)
         #expect(SessionToken("gcab384c-10cf-417e-befd-b17a1074e5e9") == nil)
+        #expect(SessionToken("8CaB384c-10cF-417E-bEFd-B17a1074e5E9")?.text == Self.token)
+        // Every position, with a byte next to the ranges a token's bytes come from, or a
+        // dash where a digit belongs and a digit where a dash belongs.
+        let characters = Array(Self.token)
+        for position in characters.indices {
+            let isDash = characters[position] == "-"
+            for replacement in isDash ? ["0", "a", "_", " "] : ["-", "/", ":", "@", "G", "`", "g", "é"] {
+                var changed = characters
+                changed[position] = Character(replacement)
+                #expect(SessionToken(String(changed)) == nil, "\(String(changed))")
+            }
+        }
         #expect(!"\(SessionToken(Self.token)!)".contains(Self.token))
     }
 
