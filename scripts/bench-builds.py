@@ -14,11 +14,12 @@ workload and round: each build's rate, p99, and its server CPU per request (the 
 process's user and system time over the run, divided by chatload's count of the measured
 seconds scaled to the 1 s warm-up before them)."""
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 
-from processes import process_cpu_seconds, start_demo_server
+from processes import demo_server, process_cpu_seconds
 
 
 def main():
@@ -31,10 +32,10 @@ def main():
     parser.add_argument("builds", nargs="+")
     arguments = parser.parse_args()
 
-    servers = []
-    try:
+    with contextlib.ExitStack() as running:
+        servers = []
         for binary in arguments.builds:
-            process, port, _ = start_demo_server(binary)
+            process, port, _ = running.enter_context(demo_server(binary))
             servers.append((os.path.basename(binary), port, process))
         workloads = [(item.split()[0], int(item.split()[1])) for item in arguments.work.split(",")]
         for round_number in range(arguments.rounds):
@@ -53,10 +54,6 @@ def main():
                     cells.append(f"{name} {row['ops_per_sec']:,.0f}/s p99 {row['p99_us'] / 1000:.2f} ms "
                                  f"cpu {used * 1e6 / requests:.2f} µs")
                 print(f"round {round_number + 1} {op} P{pipeline}: " + " | ".join(cells), flush=True)
-    finally:
-        for _, _, process in servers:
-            process.terminate()
-            process.wait()
 
 
 if __name__ == "__main__":

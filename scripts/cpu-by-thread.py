@@ -21,7 +21,7 @@ import os
 import subprocess
 import time
 
-from processes import requests_served, start_demo_server, thread_group_sleeps, thread_groups
+from processes import demo_server, requests_served, thread_group_sleeps, thread_groups
 
 
 def main():
@@ -31,19 +31,19 @@ def main():
     parser.add_argument("op", nargs="?", default="send")
     parser.add_argument("--chatload", default=".build/chatload")
     arguments = parser.parse_args()
-    server, port, folder = start_demo_server(arguments.server)
-    time.sleep(0.5)
-    before, _ = thread_groups(server.pid)
-    sleeps_before = thread_group_sleeps(server.pid)
-    output = subprocess.run([arguments.chatload, "--port", str(port), "--conns", "50", "--op", arguments.op,
-                             "--pipeline", arguments.pipeline, "--duration", "6", "--warmup", "2", "--json"],
-                            capture_output=True, text=True, check=True).stdout
-    after, _ = thread_groups(server.pid)
-    sleeps_after = thread_group_sleeps(server.pid)
-    server.terminate()
-    server.wait()
-    result = json.loads(output)
-    requests = requests_served(arguments.op, folder, result)
+    with demo_server(arguments.server) as (server, port, folder):
+        time.sleep(0.5)
+        before, _ = thread_groups(server.pid)
+        sleeps_before = thread_group_sleeps(server.pid)
+        output = subprocess.run([arguments.chatload, "--port", str(port), "--conns", "50", "--op", arguments.op,
+                                 "--pipeline", arguments.pipeline, "--duration", "6", "--warmup", "2", "--json"],
+                                capture_output=True, text=True, check=True).stdout
+        after, _ = thread_groups(server.pid)
+        sleeps_after = thread_group_sleeps(server.pid)
+        server.terminate()
+        server.wait()
+        result = json.loads(output)
+        requests = requests_served(arguments.op, folder, result)
     per_request = "  ".join(f"{group} {(after[group] - before[group]) * 1e6 / requests:.2f} µs" for group in after)
     print(f"{os.path.basename(arguments.server)} {arguments.op} P{arguments.pipeline}: {result['ops_per_sec']:,.0f}/s, "
           f"p99 {result['p99_us'] / 1000:.1f} ms; per request: {per_request}")

@@ -20,13 +20,14 @@ warm-up for `ping`), then the new build's figure over the old one's for the stor
 ratios at the end. Giving one binary as both builds measures the method itself (two
 copies of one build: 0.97–1.02 per round here)."""
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import time
 
-from processes import requests_served, start_demo_server, thread_groups
+from processes import demo_server, requests_served, thread_groups
 
 
 def main():
@@ -44,24 +45,25 @@ def main():
     builds = {"old": arguments.old, "new": arguments.new}  # by role: the same binary may be both
     for round_number in range(1, arguments.rounds + 1):
         order = ["old", "new"] if round_number % 2 else ["new", "old"]
-        servers = {role: start_demo_server(builds[role]) for role in order}
-        time.sleep(0.5)
-        before = {role: thread_groups(process.pid)[0] for role, (process, _, _) in servers.items()}
-        loads = {role: subprocess.Popen([arguments.chatload, "--port", str(port), "--conns", "50", "--op", arguments.op,
-                                         "--pipeline", arguments.pipeline, "--duration", "6", "--warmup", "2",
-                                         "--json"], stdout=subprocess.PIPE, text=True)
-                 for role, (_, port, _) in servers.items()}
-        results = {role: json.loads(load.communicate()[0]) for role, load in loads.items()}
-        after = {role: thread_groups(process.pid)[0] for role, (process, _, _) in servers.items()}
-        figures = {}
-        for role, (process, _, folder) in servers.items():
-            process.terminate()
-            process.wait()
-            requests = requests_served(arguments.op, folder, results[role])
-            spent = {group: (after[role][group] - before[role][group]) * 1e6 / requests for group in after[role]}
-            # The whole server but the logins' password hashing, which is the warm-up's.
-            spent["server"] = sum(seconds for group, seconds in spent.items() if group != "hashing")
-            figures[role] = spent
+        with contextlib.ExitStack() as running:
+            servers = {role: running.enter_context(demo_server(builds[role])) for role in order}
+            time.sleep(0.5)
+            before = {role: thread_groups(process.pid)[0] for role, (process, _, _) in servers.items()}
+            loads = {role: subprocess.Popen([arguments.chatload, "--port", str(port), "--conns", "50", "--op",
+                                             arguments.op, "--pipeline", arguments.pipeline, "--duration", "6",
+                                             "--warmup", "2", "--json"], stdout=subprocess.PIPE, text=True)
+                     for role, (_, port, _) in servers.items()}
+            results = {role: json.loads(load.communicate()[0]) for role, load in loads.items()}
+            after = {role: thread_groups(process.pid)[0] for role, (process, _, _) in servers.items()}
+            figures = {}
+            for role, (process, _, folder) in servers.items():
+                process.terminate()
+                process.wait()
+                requests = requests_served(arguments.op, folder, results[role])
+                spent = {group: (after[role][group] - before[role][group]) * 1e6 / requests for group in after[role]}
+                # The whole server but the logins' password hashing, which is the warm-up's.
+                spent["server"] = sum(seconds for group, seconds in spent.items() if group != "hashing")
+                figures[role] = spent
         ratio = figures["new"][compared] / figures["old"][compared]
         ratios.append(ratio)
         server_ratios.append(figures["new"]["server"] / figures["old"]["server"])

@@ -1,7 +1,9 @@
 """What the measuring scripts share: loopback ports, a Kabar server on a fresh file, one
 request to Kabar, and the CPU a process's threads spent."""
+import contextlib
 import os
 import pathlib
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -29,19 +31,29 @@ def wait_for_port(port, process, name):
     sys.exit(f"{name} did not start")
 
 
-def start_demo_server(binary):
-    """Starts `binary` with --demo on a fresh SQLite file in a new folder, logging warnings
-    only, and waits until it listens. Returns (process, port, folder)."""
+@contextlib.contextmanager
+def demo_server(binary):
+    """Runs `binary` with --demo on a fresh SQLite file in a new folder, logging warnings
+    only; yields (process, port, folder) once it listens. Afterwards the server is stopped
+    if it still runs, and the folder removed: a minute of load leaves a gigabyte of
+    messages, and a day of measuring filled this machine's disk before it did."""
     folder = tempfile.mkdtemp(prefix="kabar-measure-")
-    port = free_port()
-    process = subprocess.Popen([binary, "--demo", "--port", str(port), "--http-port", "0", "--tls-port", "0",
-                                "--database", os.path.join(folder, "kabar.sqlite"), "--log-level", "warning"])
-    wait_for_port(port, process, os.path.basename(binary))
-    return process, port, folder
+    process = None
+    try:
+        port = free_port()
+        process = subprocess.Popen([binary, "--demo", "--port", str(port), "--http-port", "0", "--tls-port", "0",
+                                    "--database", os.path.join(folder, "kabar.sqlite"), "--log-level", "warning"])
+        wait_for_port(port, process, os.path.basename(binary))
+        yield process, port, folder
+    finally:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def requests_served(op, folder, chatload_result, warmup=2, duration=6):
-    """The requests a server started by `start_demo_server` answered over a chatload run
+    """The requests a server started by `demo_server` answered over a chatload run
     (warm-up included): for `send` the messages in its file, otherwise chatload's count of
     the measured seconds scaled to the warm-up before them."""
     if op == "send":
