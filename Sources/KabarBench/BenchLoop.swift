@@ -1,5 +1,13 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // MARK: - BenchLoop
 
 /// One bench connection's closed loop as a value: which replies a read completed, how long
@@ -73,8 +81,9 @@ struct BenchLoop {
         var now: UInt64?
         var measured = 0
         var login = LoginOutcome.none
-        for byte in bytes {
-            guard let ok = scanner.take(byte) else { continue }
+        var position = 0
+        while let (end, ok) = scanner.nextReplyEnd(in: bytes, from: position) {
+            position = end
             let at = now ?? NIODeadline.now().uptimeNanoseconds
             now = at
             guard let sent = sentAt.popFirst() else { continue }
@@ -139,7 +148,7 @@ struct BenchLoop {
 
 /// Finds the end of each reply (`\r\n\r\n`) in a stream of bytes, and whether the reply
 /// began with `{"status": "OK"`; nothing else of a reply is looked at.
-private struct ReplyScanner {
+struct ReplyScanner {
     /// Held by each scanner rather than read from a static, whose every read in the
     /// per-byte loop would check that it was initialised.
     private let okPrefix: [UInt8] = Array(#"{"status": "OK""#.utf8)
@@ -147,8 +156,46 @@ private struct ReplyScanner {
     private var isOK = true
     private var terminatorMatched = 0
 
+    /// Scans `bytes` from `start` to the end of the reply under way. - Returns: the offset
+    /// just past that reply and whether it was OK, or nil if `bytes` end inside it.
+    ///
+    /// The status at a reply's start is compared at once (byte by byte only where a read
+    /// cuts it); then it jumps to the next carriage return, the only byte that can begin
+    /// the terminator, which is matched byte by byte. (Byte by byte throughout, this loop
+    /// was a tenth of `kabar-bench`'s CPU at `send` P16.)
+    mutating func nextReplyEnd(in bytes: UnsafeRawBufferPointer, from start: Int) -> (end: Int, ok: Bool)? {
+        var index = start
+        while index < bytes.count {
+            if prefixMatched == 0, terminatorMatched == 0, takePrefix(of: bytes, at: index) {
+                index += okPrefix.count
+            } else if prefixMatched < okPrefix.count || terminatorMatched > 0 {
+                if let ok = take(bytes[index]) { return (index + 1, ok) }
+                index += 1
+            } else {
+                guard let found = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\r")), bytes.count - index) else {
+                    return nil
+                }
+                let carriageReturn = bytes.baseAddress!.distance(to: found)
+                _ = take(bytes[carriageReturn])  // a first `\r` ends no reply
+                index = carriageReturn + 1
+            }
+        }
+        return nil
+    }
+
+    /// Takes a reply's first bytes at once when `bytes` hold as many as the OK status has and
+    /// no `\r` is among them (so the reply does not end there). - Returns: whether it did.
+    private mutating func takePrefix(of bytes: UnsafeRawBufferPointer, at index: Int) -> Bool {
+        guard bytes.count - index >= okPrefix.count,
+            memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\r")), okPrefix.count) == nil
+        else { return false }
+        isOK = okPrefix.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress! + index, $0.count) == 0 }
+        prefixMatched = okPrefix.count
+        return true
+    }
+
     /// Takes one byte. - Returns: nil inside a reply; at its last byte, whether it was OK.
-    mutating func take(_ byte: UInt8) -> Bool? {
+    private mutating func take(_ byte: UInt8) -> Bool? {
         if prefixMatched < okPrefix.count {
             if byte != okPrefix[prefixMatched] { isOK = false }
             prefixMatched += 1

@@ -88,6 +88,34 @@ struct BenchLoopTests {
         #expect(third.map { String(buffer: $0) } == "send bench-1 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n")
     }
 
+    @Test("replies are found wherever the reads cut them, carriage returns inside them included")
+    func replyEnds() {
+        let stream = Self.ok + Self.refusal + #"{"status": "OK", "message": "a\r b\r\n c\r\n\r"}"# + "\r\n\r\n"
+            + "{}\r\n\r\n" + #"{"status": "OK"}"# + "\r\r\n\r\n" + #"{"status": "OKAY"}"# + "\r\n\r\n"
+        let bytes = Array(stream.utf8)
+        let expected = [true, false, true, false, true, false]  // "OKAY" is not "OK"
+
+        func replies(cutAt cuts: [Int]) -> [Bool] {
+            var scanner = ReplyScanner()
+            var found: [Bool] = []
+            for (start, end) in zip([0] + cuts, cuts + [bytes.count]) {
+                bytes[start..<end].withUnsafeBytes { read in
+                    var position = 0
+                    while let (end, ok) = scanner.nextReplyEnd(in: read, from: position) {
+                        found.append(ok)
+                        position = end
+                    }
+                }
+            }
+            return found
+        }
+        #expect(replies(cutAt: []) == expected)
+        for cut in 1..<bytes.count {
+            #expect(replies(cutAt: [cut]) == expected, "cut at \(cut)")
+        }
+        #expect(replies(cutAt: Array(1..<bytes.count)) == expected)  // a byte per read
+    }
+
     @Test("a bounded run ends when its last reply is in; a refused login ends it at once")
     func endings() {
         var (loop, shared) = makeLoop(pipeline: 2, requests: 3)
