@@ -49,7 +49,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import socket  # noqa: E402
 
-from processes import free_port, process_cpu_seconds, request, wait_for_port  # noqa: E402
+from processes import (free_port, generator_command, process_cpu_seconds, request, run_generator,  # noqa: E402
+                       wait_for_port)
 
 CONNECTIONS = 50
 
@@ -229,24 +230,14 @@ def generator_cpu_per_request(arguments, kabar, out):
     for round_number in range(1, arguments.rounds + 1):
         for op, pipeline in cases:
             for generator in ("chatload", "kabar-bench"):
-                if generator == "chatload":
-                    command = [arguments.chatload, "--mode", "progjar", "--port", str(kabar.port),
-                               "--conns", str(CONNECTIONS), "--op", op, "--pipeline", str(pipeline),
-                               "--duration", str(arguments.duration), "--warmup", "0", "--json"]
-                else:
-                    command = [arguments.bench, "--port", str(kabar.port), "--connections", str(CONNECTIONS),
-                               "--op", op, "--pipeline", str(pipeline), "--users", "3",
-                               "--duration", str(arguments.duration), "--json"]
-                before = os.times()
-                load = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                after = os.times()
-                if load.returncode != 0:
-                    print(f"{generator} failed: {load.stderr.strip()}", file=sys.stderr)
+                binary = arguments.chatload if generator == "chatload" else arguments.bench
+                command = generator_command(binary, kabar.port, op, pipeline, arguments.duration, generator == "chatload")
+                try:
+                    rate, requests, user, system = run_generator(command)
+                except subprocess.CalledProcessError as failure:
+                    print(f"{generator} failed: {failure.stderr.strip()}", file=sys.stderr)
                     continue
-                result = json.loads(load.stdout.strip().splitlines()[-1])
-                requests = result.get("ok") or result.get("requests") or 0
-                rate = result.get("ops_per_sec") or result.get("requests_per_second")
-                cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+                cpu = user + system
                 row = {"kind": "generator", "generator": generator, "workload": f"{op} c50 P{pipeline}",
                        "round": round_number, "rate": rate, "requests": requests, "cpu_s": round(cpu, 3),
                        "cpu_us_per_request": round(cpu * 1e6 / requests, 2) if requests else None}

@@ -7,26 +7,16 @@ to compare two builds of kabar-bench, or kabar-bench with chatload.
         new=.build/release/kabar-bench old=/tmp/kabar-bench-old chatload=.build/chatload
 
 Starts SERVER_BINARY with --demo on a fresh SQLite file and runs each generator for 6 s
-(c50, three demo users) in turn, round after round, in the reverse order every other round. A NAME starting with `chatload` is run
-as chatload (`--mode progjar`), any other as kabar-bench. Prints each run's rate and the
+(c50, three demo users) in turn, round after round, in the reverse order every other
+round. A NAME starting with `chatload` is run as chatload (`--mode progjar`), any other as
+kabar-bench. Prints each run's rate and the
 generator's CPU per request (rusage of the child, set-up included), all and user only: a
 client's kernel time per request follows how many replies each read brings, which follows
 the server's speed, so the user part is the steadier one for comparing two builds.
 """
-import json
-import os
-import subprocess
 import sys
 
-from processes import demo_server
-
-
-def command(name, binary, port, op, pipeline):
-    if name.startswith("chatload"):
-        return [binary, "--mode", "progjar", "--port", str(port), "--conns", "50", "--op", op,
-                "--pipeline", pipeline, "--duration", "6", "--warmup", "0", "--json"]
-    return [binary, "--port", str(port), "--connections", "50", "--op", op, "--pipeline", pipeline,
-            "--users", "3", "--duration", "6", "--json"]
+from processes import demo_server, generator_command, run_generator
 
 
 def main():
@@ -37,14 +27,8 @@ def main():
     with demo_server(server) as (_, port, _):
         for round_number in range(1, rounds + 1):
             for name, binary in (generators if round_number % 2 else generators[::-1]):
-                before = os.times()
-                run = subprocess.run(command(name, binary, port, op, pipeline), capture_output=True, text=True, check=True)
-                after = os.times()
-                result = json.loads(run.stdout.strip().splitlines()[-1])
-                requests = result.get("ok") or result.get("requests")
-                rate = result.get("ops_per_sec") or result.get("requests_per_second")
-                user = after.children_user - before.children_user
-                system = after.children_system - before.children_system
+                command = generator_command(binary, port, op, pipeline, 6, name.startswith("chatload"))
+                rate, requests, user, system = run_generator(command)
                 print(f"round {round_number} {op} P{pipeline} {name:12} {rate:>12,.0f}/s  "
                       f"{(user + system) * 1e6 / requests:.3f} µs per request, user {user * 1e6 / requests:.3f}",
                       flush=True)

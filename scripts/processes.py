@@ -1,6 +1,7 @@
 """What the measuring scripts share: loopback ports, a Kabar server on a fresh file, one
-request to Kabar, and the CPU a process's threads spent."""
+request to Kabar, a load generator's run, and the CPU a process's threads spent."""
 import contextlib
+import json
 import os
 import pathlib
 import shutil
@@ -60,6 +61,30 @@ def requests_served(op, folder, chatload_result, warmup=2, duration=6):
         with sqlite3.connect(os.path.join(folder, "kabar.sqlite")) as database:
             return database.execute("SELECT count(*) FROM messages").fetchone()[0]
     return chatload_result["ok"] * (warmup + duration) / duration
+
+
+def generator_command(binary, port, op, pipeline, duration, is_chatload):
+    """The command line of a load generator driving Kabar on `port` for `duration` seconds
+    with no warm-up, 50 connections logged in as the three demo users: chatload (`--mode
+    progjar`) if `is_chatload`, otherwise kabar-bench."""
+    if is_chatload:
+        return [binary, "--mode", "progjar", "--port", str(port), "--conns", "50", "--op", op,
+                "--pipeline", str(pipeline), "--duration", str(duration), "--warmup", "0", "--json"]
+    return [binary, "--port", str(port), "--connections", "50", "--op", op, "--pipeline", str(pipeline),
+            "--users", "3", "--duration", str(duration), "--json"]
+
+
+def run_generator(command):
+    """Runs a load generator (`generator_command`) to its end. Returns (requests per second,
+    requests answered, user seconds, system seconds) of the child, set-up included; raises
+    `subprocess.CalledProcessError` if it fails."""
+    before = os.times()
+    run = subprocess.run(command, capture_output=True, text=True, check=True)
+    after = os.times()
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return (result.get("ops_per_sec") or result.get("requests_per_second"),
+            result.get("ok") or result.get("requests") or 0,
+            after.children_user - before.children_user, after.children_system - before.children_system)
 
 
 def tasks(pid, *files):

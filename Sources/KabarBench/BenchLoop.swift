@@ -172,10 +172,7 @@ struct ReplyScanner {
                 if let ok = take(bytes[index]) { return (index + 1, ok) }
                 index += 1
             } else {
-                guard let found = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\r")), bytes.count - index) else {
-                    return nil
-                }
-                let carriageReturn = bytes.baseAddress!.distance(to: found)
+                guard let carriageReturn = Self.carriageReturn(in: bytes, from: index, before: bytes.count) else { return nil }
                 _ = take(bytes[carriageReturn])  // a first `\r` ends no reply
                 index = carriageReturn + 1
             }
@@ -186,12 +183,17 @@ struct ReplyScanner {
     /// Takes a reply's first bytes at once when `bytes` hold as many as the OK status has and
     /// no `\r` is among them (so the reply does not end there). - Returns: whether it did.
     private mutating func takePrefix(of bytes: UnsafeRawBufferPointer, at index: Int) -> Bool {
-        guard bytes.count - index >= okPrefix.count,
-            memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\r")), okPrefix.count) == nil
-        else { return false }
+        let end = index + okPrefix.count
+        guard end <= bytes.count, Self.carriageReturn(in: bytes, from: index, before: end) == nil else { return false }
         isOK = okPrefix.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress! + index, $0.count) == 0 }
         prefixMatched = okPrefix.count
         return true
+    }
+
+    /// The offset of the first `\r` in `bytes[start..<end]` (a non-empty range), found by `memchr`.
+    private static func carriageReturn(in bytes: UnsafeRawBufferPointer, from start: Int, before end: Int) -> Int? {
+        let base = bytes.baseAddress!
+        return memchr(base + start, Int32(UInt8(ascii: "\r")), end - start).map { base.distance(to: $0) }
     }
 
     /// Takes one byte. - Returns: nil inside a reply; at its last byte, whether it was OK.
