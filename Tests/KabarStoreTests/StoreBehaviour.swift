@@ -14,6 +14,7 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
     case messages = "deliver is all or nothing; inbox returns unread in order and marks them read without deleting"
     case burst = "a burst of deliveries: each message all or nothing on its own, outcomes and ids in order"
     case inboxAfterReads = "unread messages after read ones: an inbox returns only the newest, unread part"
+    case unreadAgainstModel = "unread state through random sends, acks in any order, snapshots and inbox reads: as a list in memory keeps it"
     case racingReaders = "concurrent inbox readers get disjoint messages, and every message once"
     case idsInCommitOrder = "concurrent sends: ids unique, each send's ids in recipient order, every message once"
     case racingRemoval = "a user removed while others send to them and to someone else: each send stored whole or not at all"
@@ -37,6 +38,7 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
         case .messages: try await checks.messages()
         case .burst: try await checks.burst()
         case .inboxAfterReads: try await checks.inboxAfterReads()
+        case .unreadAgainstModel: try await checks.unreadAgainstModel()
         case .racingReaders: try await checks.racingReaders()
         case .idsInCommitOrder: try await checks.idsInCommitOrder()
         case .racingRemoval: try await checks.racingRemoval()
@@ -196,6 +198,61 @@ private struct StoreChecks {
             #expect(inbox.map(\.text) == (0..<4).map { "r\(round)-\($0)" })
         }
         #expect(try await store.takeUnreadMessages(for: henderson.id, at: now).isEmpty)
+    }
+
+    /// Acks mark single messages read in any order, leaving unread ones between read ones
+    /// in a conversation; a store that finds unread messages from where a conversation's
+    /// read part ends must still find every one of them, and only them.
+    func unreadAgainstModel() async throws {
+        let users = try await [addUser("messi"), addUser("henderson"), addUser("lineker"), addUser("kane")]
+        var random = SplitMix64(seed: 14)
+        var unread: [Int64: (to: Int64, from: String, text: String)] = [:]
+        var sent: [Int64] = []
+        for step in 0..<400 {
+            let user = users[Int(random.next() % 4)]
+            switch random.next() % 10 {
+            case 0..<5:
+                // One message, or a burst of three, to one or two users.
+                let count = random.next() % 3 == 0 ? 3 : 1
+                let outgoing = (0..<count).map { index in
+                    let first = users[Int(random.next() % 4)]
+                    let second = users[Int(random.next() % 4)]
+                    let recipients = random.next() % 4 == 0 && first.id != second.id ? [first, second] : [first]
+                    return OutgoingMessage(text: "s\(step)-\(index)", sender: user, recipients: recipients.map(\.username), origin: nil)
+                }
+                for outcome in try await store.deliver(outgoing, at: now) {
+                    for message in try #require(try outcome.get()) {
+                        let recipient = try #require(users.first { $0.username.text == message.to })
+                        unread[message.id] = (recipient.id, message.from, message.text)
+                        sent.append(message.id)
+                    }
+                }
+            case 5..<7:
+                // An ack of a few ids sent to anyone, in any order, some read already.
+                let ids = (0..<(1 + random.next() % 4)).compactMap { _ in sent.isEmpty ? nil : sent[Int(random.next() % UInt64(sent.count))] }
+                let expected = Set(ids).filter { unread[$0]?.to == user.id }.count
+                #expect(try await store.markRead(ids, for: user.id, at: now) == expected, "step \(step)")
+                for id in ids where unread[id]?.to == user.id { unread[id] = nil }
+            case 7:
+                let expected = unread.filter { $0.value.to == user.id }.keys.sorted()
+                #expect(try await store.unreadMessages(for: user.id).messages.map(\.id) == expected, "step \(step)")
+                var bySender: [String: Int] = [:]
+                for message in unread.values where message.to == user.id { bySender[message.from, default: 0] += 1 }
+                let summaries = try await store.conversations(of: user)
+                #expect(summaries.filter { $0.unread > 0 }.count == bySender.count, "step \(step)")
+                for summary in summaries { #expect(summary.unread == bySender[summary.peer.username] ?? 0, "step \(step)") }
+            default:
+                let expected = unread.filter { $0.value.to == user.id }.sorted { $0.key < $1.key }
+                let inbox = try await store.takeUnreadMessages(for: user.id, at: now)
+                #expect(inbox.map(\.id) == expected.map(\.key), "step \(step)")
+                #expect(inbox.map(\.text) == expected.map(\.value.text), "step \(step)")
+                for message in expected { unread[message.key] = nil }
+            }
+        }
+        for user in users {
+            let expected = unread.filter { $0.value.to == user.id }.keys.sorted()
+            #expect(try await store.takeUnreadMessages(for: user.id, at: now).map(\.id) == expected)
+        }
     }
 
     func racingReaders() async throws {
@@ -389,5 +446,20 @@ private struct StoreChecks {
         #expect(try await store.session(tokenHash: TokenHash(token), at: now, idleLimit: .seconds(60))?.id == sessionID)
         let next = try #require(try await store.deliver("after", from: messi, to: [henderson.username], at: now))
         #expect(next[0].id > sent[0].id)
+    }
+}
+
+/// A seeded source of pseudo-random numbers (SplitMix64): the same steps on every run.
+private struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
