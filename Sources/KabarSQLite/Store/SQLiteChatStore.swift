@@ -335,12 +335,14 @@ public final class SQLiteChatStore: ChatStore {
         at now: Timestamp,
         completion: @escaping StoreCompletion<[ChatMessage]>
     ) {
-        database.submit(changes: .oneStatement, { db in
+        database.submit(changes: .anyStatements, { db in
             let messages = try db.query(Self.unreadMessagesQuery, [.integer(userID)]).compactMap(Self.chatMessage)
             guard let lastID = messages.last?.id else { return [] }
+            try db.execute(Self.markUnreadReadQuery, [.integer(now.milliseconds), .integer(userID), .integer(lastID)])
+            // Nothing to the user up to `lastID` is unread now, in any conversation.
             try db.execute(
-                "UPDATE messages SET read_at = max(?, received_at) WHERE recipient_id = ? AND read_at IS NULL AND id <= ?",
-                [.integer(now.milliseconds), .integer(userID), .integer(lastID)]
+                "UPDATE conversation_peers SET unread_from = ? WHERE user_id = ? AND unread_from <= ?",
+                [.integer(lastID + 1), .integer(userID), .integer(lastID)]
             )
             return messages
         }, completion: completion)
@@ -356,13 +358,21 @@ public final class SQLiteChatStore: ChatStore {
 
     public func markRead(_ ids: [Int64], for userID: Int64, at now: Timestamp, completion: @escaping StoreCompletion<Int>) {
         let distinct = Array(Set(ids)).sorted()
-        database.submit(changes: distinct.count <= 1 ? .oneStatement : .anyStatements, { db in
+        database.submit(changes: .anyStatements, { db in
             var marked = 0
+            var senders = Set<String>()
             for id in distinct {
-                marked += try db.execute(
-                    "UPDATE messages SET read_at = max(?, received_at) WHERE id = ? AND recipient_id = ? AND read_at IS NULL",
+                let sender = try db.query(
+                    "UPDATE messages SET read_at = max(?, received_at) WHERE id = ? AND recipient_id = ? AND read_at IS NULL RETURNING sender_username",
                     [.integer(now.milliseconds), .integer(id), .integer(userID)]
-                )
+                ).first?.text(0)
+                if let sender {
+                    marked += 1
+                    senders.insert(sender)
+                }
+            }
+            for sender in senders {
+                try db.execute(Self.skipReadMessagesQuery, [.integer(userID), .text(sender)])
             }
             return marked
         }, completion: completion)
@@ -448,21 +458,52 @@ public final class SQLiteChatStore: ChatStore {
         ORDER BY m.id DESC
         """
 
-    /// A user's unread messages counted by sender, from the partial index `messages_unread`
-    /// (named, since the planner would otherwise walk `messages_conversation`, which holds
-    /// every message the user ever received).
+    /// A user's unread messages counted by sender (see ``unreadRanges``). Parameter: the
+    /// user's id.
     static let unreadBySenderQuery = """
-        SELECT sender_username, count(*) FROM messages INDEXED BY messages_unread
-        WHERE recipient_id = ? AND read_at IS NULL GROUP BY sender_username
+        SELECT c.peer_username, count(*) FROM \(unreadRanges)
+        WHERE c.user_id = ? AND m.read_at IS NULL GROUP BY c.peer_username
         """
 
-    // MARK: - Rows
+    // MARK: - Unread messages
 
-    /// A user's unread messages, oldest first; served by the partial index `messages_unread`.
+    /// Where a user's unread messages (`m`) are, with their conversation rows (`c`): in
+    /// each conversation's range of `messages_conversation` from its `unread_from`, below
+    /// which nothing is unread (schema migration 5). An inbox walks what is unread, and
+    /// what was read after a conversation's oldest unread message; never the history
+    /// before that. (`CROSS JOIN` keeps the conversations outside: the planner would
+    /// otherwise walk the recipient's whole range of the index.)
+    private static let unreadRanges = """
+        conversation_peers c CROSS JOIN messages m INDEXED BY messages_conversation
+            ON m.recipient_id = c.user_id AND m.sender_username = c.peer_username AND m.id >= c.unread_from
+        """
+
+    /// A user's unread messages, oldest first. Parameter: the user's id.
     static let unreadMessagesQuery = """
         SELECT m.id, m.sender_username, u.username, m.sender_name, u.name, m.body, m.received_at
-        FROM messages m JOIN users u ON u.id = m.recipient_id
-        WHERE m.recipient_id = ? AND m.read_at IS NULL ORDER BY m.id
+        FROM \(unreadRanges) JOIN users u ON u.id = c.user_id
+        WHERE c.user_id = ? AND m.read_at IS NULL ORDER BY m.id
+        """
+
+    /// Marks a user's unread messages read, up to an id. Parameters: the time, the user's
+    /// id, the last id.
+    static let markUnreadReadQuery = """
+        UPDATE messages SET read_at = max(?, received_at) WHERE id IN (
+            SELECT m.id FROM \(unreadRanges) WHERE c.user_id = ? AND m.read_at IS NULL AND m.id <= ?
+        )
+        """
+
+    /// Moves a conversation's `unread_from` to its oldest unread message, past the read
+    /// ones before it, or past its last message if none is unread. Parameters: the user's
+    /// (the recipient's) id, the peer's (the sender's) name.
+    static let skipReadMessagesQuery = """
+        UPDATE conversation_peers SET unread_from = coalesce(
+            (SELECT m.id FROM messages m INDEXED BY messages_conversation
+                WHERE m.recipient_id = ?1 AND m.sender_username = ?2 AND m.id >= conversation_peers.unread_from
+                AND m.read_at IS NULL ORDER BY m.id LIMIT 1),
+            max(unread_from, (SELECT coalesce(max(m.id), 0) + 1 FROM messages m WHERE m.recipient_id = ?1 AND m.sender_username = ?2))
+        )
+        WHERE user_id = ?1 AND peer_username = ?2
         """
 
     /// A message from the columns of ``unreadMessagesQuery``.
