@@ -49,7 +49,7 @@ final class SQLiteChatStoreTests {
             try [
                 (SQLiteChatStore.unreadMessagesQuery, [SQLiteValue.integer(1)]),
                 (SQLiteChatStore.unreadBySenderQuery, [.integer(1)]),
-                (SQLiteChatStore.markUnreadReadQuery, [.integer(1), .integer(1), .integer(1)]),
+                (SQLiteChatStore.markReadUpToQuery, [.integer(1), .integer(1), .integer(1)]),
             ].map { query, values in
                 try db.query("EXPLAIN QUERY PLAN " + query, values).compactMap { $0.text(3) }.joined(separator: "\n")
             }
@@ -60,7 +60,7 @@ final class SQLiteChatStoreTests {
         }
         // An ack moves a conversation's start past read messages from where it was.
         let skip = try await store.database.write { db in
-            try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.skipReadMessagesQuery, [.integer(1), .text("messi")])
+            try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.advanceUnreadFromQuery, [.integer(1), .text("messi")])
                 .compactMap { $0.text(3) }.joined(separator: "\n")
         }
         #expect(skip.contains("USING INDEX messages_conversation (recipient_id=? AND sender_username=? AND id>?)"), "\(skip)")

@@ -338,7 +338,7 @@ public final class SQLiteChatStore: ChatStore {
         database.submit(changes: .anyStatements, { db in
             let messages = try db.query(Self.unreadMessagesQuery, [.integer(userID)]).compactMap(Self.chatMessage)
             guard let lastID = messages.last?.id else { return [] }
-            try db.execute(Self.markUnreadReadQuery, [.integer(now.milliseconds), .integer(userID), .integer(lastID)])
+            try db.execute(Self.markReadUpToQuery, [.integer(now.milliseconds), .integer(userID), .integer(lastID)])
             // Nothing to the user up to `lastID` is unread now, in any conversation.
             try db.execute(
                 "UPDATE conversation_peers SET unread_from = ? WHERE user_id = ? AND unread_from <= ?",
@@ -371,8 +371,9 @@ public final class SQLiteChatStore: ChatStore {
                     senders.insert(sender)
                 }
             }
+            // The conversations it read in may start later now: past the read messages at their front.
             for sender in senders {
-                try db.execute(Self.skipReadMessagesQuery, [.integer(userID), .text(sender)])
+                try db.execute(Self.advanceUnreadFromQuery, [.integer(userID), .text(sender)])
             }
             return marked
         }, completion: completion)
@@ -487,7 +488,7 @@ public final class SQLiteChatStore: ChatStore {
 
     /// Marks a user's unread messages read, up to an id. Parameters: the time, the user's
     /// id, the last id.
-    static let markUnreadReadQuery = """
+    static let markReadUpToQuery = """
         UPDATE messages SET read_at = max(?, received_at) WHERE id IN (
             SELECT m.id FROM \(unreadRanges) WHERE c.user_id = ? AND m.read_at IS NULL AND m.id <= ?
         )
@@ -496,7 +497,7 @@ public final class SQLiteChatStore: ChatStore {
     /// Moves a conversation's `unread_from` to its oldest unread message, past the read
     /// ones before it, or past its last message if none is unread. Parameters: the user's
     /// (the recipient's) id, the peer's (the sender's) name.
-    static let skipReadMessagesQuery = """
+    static let advanceUnreadFromQuery = """
         UPDATE conversation_peers SET unread_from = coalesce(
             (SELECT m.id FROM messages m INDEXED BY messages_conversation
                 WHERE m.recipient_id = ?1 AND m.sender_username = ?2 AND m.id >= conversation_peers.unread_from
