@@ -234,6 +234,7 @@ private struct StoreChecks {
                 #expect(try await store.markRead(ids, for: user.id, at: now) == expected, "step \(step)")
                 for id in ids where unread[id]?.to == user.id { unread[id] = nil }
             case 7:
+                // The subscription's snapshot, and the unread counts by sender.
                 let expected = unread.filter { $0.value.to == user.id }.keys.sorted()
                 #expect(try await store.unreadMessages(for: user.id).messages.map(\.id) == expected, "step \(step)")
                 var bySender: [String: Int] = [:]
@@ -242,6 +243,7 @@ private struct StoreChecks {
                 #expect(summaries.filter { $0.unread > 0 }.count == bySender.count, "step \(step)")
                 for summary in summaries { #expect(summary.unread == bySender[summary.peer.username] ?? 0, "step \(step)") }
             default:
+                // An inbox: every unread message, oldest first, read from now on.
                 let expected = unread.filter { $0.value.to == user.id }.sorted { $0.key < $1.key }
                 let inbox = try await store.takeUnreadMessages(for: user.id, at: now)
                 #expect(inbox.map(\.id) == expected.map(\.key), "step \(step)")
