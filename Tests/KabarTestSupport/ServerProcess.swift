@@ -40,11 +40,7 @@ public final class ServerProcess: Sendable {
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
         let collector = LineCollector()
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            collector.append(data)
-        }
+        collector.collect(from: pipe.fileHandleForReading)
         try process.run()
         self.process = process
         self.errorOutput = collector
@@ -150,6 +146,28 @@ final class LineCollector: Sendable {
 
     /// Whether the pipe reached its end.
     var hasEnded: Bool { data.withLock { $0.ended } }
+
+    /// Collects what `handle` gives until its end, read on a thread of its own, which keeps
+    /// the handle (and so its file descriptor) open until then.
+    ///
+    /// Not a `readabilityHandler`: tearing one down races libdispatch's read source, and
+    /// now and then crashed the whole test process on Linux ("Bad pointer dereference" in
+    /// `_dispatch_event_loop_drain`, swiftlang/swift-corelibs-foundation#5507).
+    func collect(from handle: FileHandle) {
+        Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    append(Data(buffer[..<count]))
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    return append(Data(), ended: true)
+                }
+            }
+        }.start()
+    }
 }
 
 // MARK: - Running a command
@@ -197,16 +215,8 @@ public func runCommand(
     process.standardError = stderr
     let output = LineCollector()
     let errorOutput = LineCollector()
-    stdout.fileHandleForReading.readabilityHandler = { handle in
-        let data = handle.availableData
-        if data.isEmpty { handle.readabilityHandler = nil }
-        output.append(data, ended: data.isEmpty)
-    }
-    stderr.fileHandleForReading.readabilityHandler = { handle in
-        let data = handle.availableData
-        if data.isEmpty { handle.readabilityHandler = nil }
-        errorOutput.append(data, ended: data.isEmpty)
-    }
+    output.collect(from: stdout.fileHandleForReading)
+    errorOutput.collect(from: stderr.fileHandleForReading)
     try process.run()
     stdin.fileHandleForWriting.write(Data(input.utf8))
     try stdin.fileHandleForWriting.close()
@@ -222,8 +232,6 @@ public func runCommand(
     while !(output.hasEnded && errorOutput.hasEnded), ContinuousClock.now < drained {
         try await Task.sleep(for: .milliseconds(5))
     }
-    stdout.fileHandleForReading.readabilityHandler = nil
-    stderr.fileHandleForReading.readabilityHandler = nil
     while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
     return CommandResult(status: process.terminationStatus, output: output.text, errorOutput: errorOutput.text)
 }
