@@ -29,6 +29,7 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -134,8 +135,11 @@ def browser(width=1200, height=800):
 
 
 def wait(driver, condition, message):
+    # The page redraws its lists as events arrive: an element found a moment ago may be gone
+    # when the condition reads it, which only means "not yet".
     try:
-        return WebDriverWait(driver, TIMEOUT).until(lambda d: condition(d))
+        return WebDriverWait(driver, TIMEOUT, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: condition(d))
     except Exception as error:
         raise AssertionError(message) from error
 
@@ -183,7 +187,10 @@ def open_conversation(driver, username):
 
 
 def message_texts(driver):
-    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#message-list li .text")]
+    # Read in one script, at one moment: a list redrawn between finding its items and
+    # reading each one's text would leave stale elements.
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#message-list li .text'), (item) => item.innerText)")
 
 
 def compose(driver, recipients, text):
