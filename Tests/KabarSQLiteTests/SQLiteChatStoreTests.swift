@@ -50,9 +50,7 @@ final class SQLiteChatStoreTests {
                 (SQLiteChatStore.unreadMessagesQuery, [SQLiteValue.integer(1)]),
                 (SQLiteChatStore.unreadBySenderQuery, [.integer(1)]),
                 (SQLiteChatStore.markReadUpToQuery, [.integer(1), .integer(1), .integer(1)]),
-            ].map { query, values in
-                try db.query("EXPLAIN QUERY PLAN " + query, values).compactMap { $0.text(3) }.joined(separator: "\n")
-            }
+            ].map { query, values in try Self.plan(of: query, values, on: db) }
         }
         for plan in plans {
             #expect(plan.contains("SEARCH c USING PRIMARY KEY (user_id=?)"), "\(plan)")
@@ -60,8 +58,7 @@ final class SQLiteChatStoreTests {
         }
         // An ack moves a conversation's start past read messages from where it was.
         let skip = try await store.database.write { db in
-            try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.advanceUnreadFromQuery, [.integer(1), .text("messi")])
-                .compactMap { $0.text(3) }.joined(separator: "\n")
+            try Self.plan(of: SQLiteChatStore.advanceUnreadFromQuery, [.integer(1), .text("messi")], on: db)
         }
         #expect(skip.contains("USING INDEX messages_conversation (recipient_id=? AND sender_username=? AND id>?)"), "\(skip)")
         #expect(!skip.contains("SCAN"), "\(skip)")
@@ -546,6 +543,11 @@ final class SQLiteChatStoreTests {
         #expect(try await start() == later[0].id + 1)
     }
 
+    /// SQLite's plan for `sql` with `values` bound, its steps one per line.
+    static func plan(of sql: String, _ values: [SQLiteValue], on db: SQLiteConnection) throws -> String {
+        try db.query("EXPLAIN QUERY PLAN " + sql, values).compactMap { $0.text(3) }.joined(separator: "\n")
+    }
+
     /// Closes the test's store and writes another file, `older.sqlite`, with the first
     /// `schema` migrations only: the users (ids 1, 2, … in order, each named after its
     /// username), the messages (sender, recipient id, text; in order, so ids 1, 2, …), then
@@ -611,9 +613,9 @@ extension SQLiteChatStoreTests {
     func queryPlans() async throws {
         let plans = try await store.database.write { db in
             [
-                try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.historyQuery, Array(repeating: .integer(1), count: 9)),
-                try db.query("EXPLAIN QUERY PLAN " + SQLiteChatStore.conversationsQuery, [.text("messi"), .integer(1)]),
-            ].map { rows in rows.compactMap { $0.text(3) }.joined(separator: "\n") }
+                try Self.plan(of: SQLiteChatStore.historyQuery, Array(repeating: .integer(1), count: 9), on: db),
+                try Self.plan(of: SQLiteChatStore.conversationsQuery, [.text("messi"), .integer(1)], on: db),
+            ]
         }
         print(plans.joined(separator: "\n---\n"))
         #expect(plans[0].components(separatedBy: "USING INDEX messages_conversation").count - 1 == 2)

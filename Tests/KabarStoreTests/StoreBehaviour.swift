@@ -1,6 +1,7 @@
 import Foundation
 import KabarCore
 import KabarProtocol
+import KabarTestSupport
 import Testing
 
 // MARK: - StoreBehaviour
@@ -448,20 +449,5 @@ private struct StoreChecks {
         #expect(try await store.session(tokenHash: TokenHash(token), at: now, idleLimit: .seconds(60))?.id == sessionID)
         let next = try #require(try await store.deliver("after", from: messi, to: [henderson.username], at: now))
         #expect(next[0].id > sent[0].id)
-    }
-}
-
-/// A seeded source of pseudo-random numbers (SplitMix64): the same steps on every run.
-private struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
