@@ -15,9 +15,8 @@ not. The builds start in turn in alternate rounds. One line per round: each buil
 and its store thread's, event loops', flusher's and whole server's CPU per request (over
 the whole run, from /proc/PID/task/*/stat, the logins' password hashing left out, divided
 by the messages in the file afterwards for `send`, by chatload's count scaled to the
-warm-up for `ping`), then the new build's figure over the old one's for the store thread
-(`send`) or the event loops (`ping`), and for the whole server; the medians of those
-ratios at the end. Giving one binary as both builds measures the method itself (two
+warm-up for `ping`), then the new build's figure over the old one's for each of them; the
+medians of those ratios at the end. Giving one binary as both builds measures the method itself (two
 copies of one build: 0.97–1.02 per round here)."""
 import argparse
 import contextlib
@@ -40,8 +39,8 @@ def main():
     parser.add_argument("new")
     arguments = parser.parse_args()
 
-    compared = "store" if arguments.op == "send" else "event loops"
-    ratios, server_ratios = [], []
+    groups = ["store", "event loops", "flusher", "server"]
+    ratios = {group: [] for group in groups}
     builds = {"old": arguments.old, "new": arguments.new}  # by role: the same binary may be both
     for round_number in range(1, arguments.rounds + 1):
         order = ["old", "new"] if round_number % 2 else ["new", "old"]
@@ -64,19 +63,16 @@ def main():
                 # The whole server but the logins' password hashing, which is the warm-up's.
                 spent["server"] = sum(seconds for group, seconds in spent.items() if group != "hashing")
                 figures[role] = spent
-        ratio = figures["new"][compared] / figures["old"][compared]
-        ratios.append(ratio)
-        server_ratios.append(figures["new"]["server"] / figures["old"]["server"])
+        for group in groups:
+            ratios[group].append(figures["new"][group] / figures["old"][group])
         described = " | ".join(
-            f"{role} ({os.path.basename(builds[role])}) {results[role]['ops_per_sec']:,.0f}/s, store "
-            f"{figures[role]['store']:.2f} µs, event loops {figures[role]['event loops']:.2f} µs, flusher "
-            f"{figures[role]['flusher']:.2f} µs, server {figures[role]['server']:.2f} µs"
+            f"{role} ({os.path.basename(builds[role])}) {results[role]['ops_per_sec']:,.0f}/s, "
+            + ", ".join(f"{group} {figures[role][group]:.2f} µs" for group in groups)
             for role in order)
-        print(f"round {round_number} {arguments.op} P{arguments.pipeline}: {described}; {compared} new ÷ old {ratio:.3f},"
-              f" server {server_ratios[-1]:.3f}", flush=True)
-    print(f"{compared} new ÷ old, median of {len(ratios)} rounds: {statistics.median(ratios):.3f};"
-          f" the whole server's: {statistics.median(server_ratios):.3f}")
-
+        compared = ", ".join(f"{group} {ratios[group][-1]:.3f}" for group in groups)
+        print(f"round {round_number} {arguments.op} P{arguments.pipeline}: {described}; new ÷ old: {compared}", flush=True)
+    medians = ", ".join(f"{group} {statistics.median(ratios[group]):.3f}" for group in groups)
+    print(f"new ÷ old, medians of {arguments.rounds} rounds: {medians}")
 
 if __name__ == "__main__":
     main()
