@@ -69,6 +69,12 @@ struct ValueTypeTests {
             #expect(TokenHash(token).bytes.count == 32)
         }
         #expect(TokenHash(tokens[0]) != TokenHash(tokens[1]))
+        // Each read back from its text is itself, and every digit but the version's varies.
+        #expect(tokens.allSatisfy { SessionToken($0.text) == $0 })
+        let texts = tokens.map { Array($0.text) }
+        for offset in 0..<36 where ![8, 13, 14, 18, 23].contains(offset) {
+            #expect(Set(texts.map { $0[offset] }).count >= (offset == 19 ? 4 : 12), "offset \(offset)")
+        }
     }
 
     @Test("scrypt hashes: salted, self-describing, verified in constant time; unreadable hashes never match")

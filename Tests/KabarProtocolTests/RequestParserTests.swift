@@ -5,6 +5,7 @@ import Testing
 @Suite("Request parser")
 struct RequestParserTests {
     static let token: String = "8cab384c-10cf-417e-befd-b17a1074e5e9"
+    static let sessionToken = SessionToken(token)!
 
     static let acceptedLines: [(String, Request)] = [
         ("auth messi surabaya", .auth(username: "messi", password: "surabaya")),
@@ -14,11 +15,11 @@ struct RequestParserTests {
         ("auth messi SuraBaya", .auth(username: "messi", password: "SuraBaya")),
         (
             "send \(token) henderson hello gimana kabarnya son",
-            .send(session: .token(token), recipients: ["henderson"], text: "hello gimana kabarnya son")
+            .send(session: .token(sessionToken), recipients: ["henderson"], text: "hello gimana kabarnya son")
         ),
         (
             "send \(token) henderson  hello gimana kabarnya son \r",
-            .send(session: .token(token), recipients: ["henderson"], text: "hello gimana kabarnya son \r")
+            .send(session: .token(sessionToken), recipients: ["henderson"], text: "hello gimana kabarnya son \r")
         ),
         (
             "send henderson hello   gimana\tkabarnya  ",
@@ -34,15 +35,15 @@ struct RequestParserTests {
         ("send , hi", .send(session: .bound, recipients: ["", ""], text: "hi")),
         (
             "send \(token.uppercased()) lineker hi",
-            .send(session: .token(token.uppercased()), recipients: ["lineker"], text: "hi")
+            .send(session: .token(sessionToken), recipients: ["lineker"], text: "hi")
         ),
         ("inbox", .inbox(session: .bound)),
-        ("inbox \(token)", .inbox(session: .token(token))),
-        ("inbox not-a-token", .inbox(session: .token("not-a-token"))),
-        ("show \(token) extra", .show(session: .token(token))),
+        ("inbox \(token)", .inbox(session: .token(sessionToken))),
+        ("inbox not-a-token", .inbox(session: .malformedToken("not-a-token"))),
+        ("show \(token) extra", .show(session: .token(sessionToken))),
         ("SHOW", .show(session: .bound)),
         ("logout", .logout(session: .bound)),
-        ("logout \(token)", .logout(session: .token(token))),
+        ("logout \(token)", .logout(session: .token(sessionToken))),
         (
             "register messi surabaya \"Lionel Messi\" Argentina",
             .register(username: "messi", password: "surabaya", name: "Lionel Messi", country: "Argentina")
@@ -67,20 +68,20 @@ struct RequestParserTests {
         ("send henderson \u{0301}hi", .send(session: .bound, recipients: ["henderson"], text: "\u{0301}hi")),
         ("subscribe", .subscribe(session: .bound, presence: false)),
         ("SUBSCRIBE Presence", .subscribe(session: .bound, presence: true)),
-        ("subscribe \(token)", .subscribe(session: .token(token), presence: false)),
-        ("subscribe \(token) presence extra", .subscribe(session: .token(token), presence: true)),
+        ("subscribe \(token)", .subscribe(session: .token(sessionToken), presence: false)),
+        ("subscribe \(token) presence extra", .subscribe(session: .token(sessionToken), presence: true)),
         ("subscribe other-word", .subscribe(session: .bound, presence: false)),
         ("unsubscribe", .unsubscribe(session: .bound)),
-        ("unsubscribe \(token)", .unsubscribe(session: .token(token))),
+        ("unsubscribe \(token)", .unsubscribe(session: .token(sessionToken))),
         ("ack 1,2,3", .ack(session: .bound, ids: "1,2,3")),
-        ("ack \(token) 42", .ack(session: .token(token), ids: "42")),
+        ("ack \(token) 42", .ack(session: .token(sessionToken), ids: "42")),
         ("ack x,,y", .ack(session: .bound, ids: "x,,y")),
         ("history Henderson", .history(session: .bound, with: "henderson", limit: nil, beforeID: nil)),
         ("history henderson 10", .history(session: .bound, with: "henderson", limit: "10", beforeID: nil)),
-        ("history \(token) henderson 10 99 extra", .history(session: .token(token), with: "henderson", limit: "10", beforeID: "99")),
+        ("history \(token) henderson 10 99 extra", .history(session: .token(sessionToken), with: "henderson", limit: "10", beforeID: "99")),
         ("history henderson x y", .history(session: .bound, with: "henderson", limit: "x", beforeID: "y")),
         ("conversations", .conversations(session: .bound)),
-        ("conversations \(token)", .conversations(session: .token(token))),
+        ("conversations \(token)", .conversations(session: .token(sessionToken))),
     ]
 
     @Test("accepted lines", arguments: acceptedLines)
@@ -144,6 +145,17 @@ struct RequestParserTests {
             }
         }
         #expect(!"\(SessionToken(Self.token)!)".contains(Self.token))
+    }
+
+    @Test("a token is the 128-bit number its hex digits spell, the first digit on top")
+    func tokenBits() {
+        let token = SessionToken(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
+        #expect(token.text == "01234567-89ab-cdef-fedc-ba9876543210")
+        #expect(SessionToken("01234567-89AB-cdef-FEDC-ba9876543210") == token)
+        #expect(SessionToken("01234567-89ab-cdef-fedc-ba9876543211") != token)
+        #expect(SessionToken("11234567-89ab-cdef-fedc-ba9876543210") != token)
+        #expect(SessionToken(high: 0, low: 0).text == "00000000-0000-0000-0000-000000000000")
+        #expect(SessionToken(high: .max, low: .max).text == "ffffffff-ffff-ffff-ffff-ffffffffffff")
     }
 
     @Test("requests encode to lines that parse back to themselves")

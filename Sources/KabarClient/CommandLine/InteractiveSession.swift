@@ -81,7 +81,7 @@ public final class InteractiveSession {
     private func handleSessionCommand(_ command: String, line: String, words: [Substring], token: SessionToken) async
         -> Outcome
     {
-        let reference = SessionReference.token(token.text)
+        let reference = SessionReference.token(token)
         switch command {
         case "send":
             guard case .success(.send(_, let recipients, let text))? = RequestParser.parse(line: line) else {
@@ -159,7 +159,7 @@ public final class InteractiveSession {
     /// Subscribes the session and hands each incoming message to ``onLiveLine``.
     private func startLive() async {
         guard let onLiveLine, let token, let connection = try? await currentConnection() else { return }
-        guard case .success(.subscribed)? = try? await connection.execute(.subscribe(session: .token(token.text), presence: false))
+        guard case .success(.subscribed)? = try? await connection.execute(.subscribe(session: .token(token), presence: false))
         else { return }
         liveTask = Task {
             for await event in connection.events {

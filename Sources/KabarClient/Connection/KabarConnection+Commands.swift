@@ -57,6 +57,6 @@ extension KabarConnection {
     }
 
     private func reference(_ token: SessionToken?) -> SessionReference {
-        token.map { .token($0.text) } ?? .bound
+        token.map { .token($0) } ?? .bound
     }
 }

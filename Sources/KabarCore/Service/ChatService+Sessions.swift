@@ -21,13 +21,10 @@ extension ChatService {
         case .bound:
             guard let bound = connection.boundToken else { return .refused(.notAuthorized) }
             token = bound
-        case .token(let word):
-            if let bound = connection.boundToken, bound.text == word {
-                token = bound
-            } else {
-                guard let named = SessionToken(word) else { return .refused(.sessionNotFound) }
-                token = named
-            }
+        case .token(let named):
+            token = named
+        case .malformedToken:
+            return .refused(.sessionNotFound)
         }
         guard let session = sessionCache.session(for: token, at: clock.now()) else { return .needsStore(token) }
         // A connection already bound to this session stays as it is: rebinding it would

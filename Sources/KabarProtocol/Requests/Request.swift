@@ -35,14 +35,17 @@ public enum Request: Hashable, Sendable {
 public enum SessionReference: Hashable, Sendable, CustomStringConvertible {
     /// No token given: the session the connection is bound to.
     case bound
-    /// A token was given. For `inbox`, `show` and `logout` any first word counts as a
-    /// token, so this may hold a word that is not token-shaped (it never names a session).
-    case token(String)
+    /// A token was given.
+    case token(SessionToken)
+    /// For `inbox`, `show` and `logout` any first word counts as a token: this is one
+    /// without the token's shape, as sent. It names no session.
+    case malformedToken(String)
 
     public var description: String {
         switch self {
         case .bound: "bound"
-        case .token(let word): "token(\(word.prefix(8))…)"
+        case .token(let token): "token(\(token.redacted))"
+        case .malformedToken(let word): "token(\(word.prefix(8))…)"
         }
     }
 }

@@ -46,7 +46,8 @@ public enum RequestEncoder {
     private static func tokenWord(_ session: SessionReference) -> [String] {
         switch session {
         case .bound: []
-        case .token(let token): [token]
+        case .token(let token): [token.text]
+        case .malformedToken(let word): [word]
         }
     }
 }

@@ -110,9 +110,9 @@ public enum RequestParser {
         guard let first = words.nextWord() else { return nil }
         let session: SessionReference
         let recipientList: WordScanner.Word
-        if SessionToken.isTokenShaped(first) {
+        if let token = SessionToken(utf8: first) {
             guard let to = words.nextWord() else { return nil }
-            session = .token(first.text)
+            session = .token(token)
             recipientList = to
         } else {
             session = .bound
@@ -128,11 +128,13 @@ public enum RequestParser {
     /// token (as in `send`); returns the session and the first word after it.
     private static func optionalToken(_ words: inout WordScanner) -> (session: SessionReference, next: WordScanner.Word?) {
         guard let first = words.nextWord() else { return (.bound, nil) }
-        guard SessionToken.isTokenShaped(first) else { return (.bound, first) }
-        return (.token(first.text), words.nextWord())
+        guard let token = SessionToken(utf8: first) else { return (.bound, first) }
+        return (.token(token), words.nextWord())
     }
 
+    /// `inbox`, `show` and `logout`: any first word is the token.
     private static func sessionReference(_ word: WordScanner.Word?) -> SessionReference {
-        word.map { .token($0.text) } ?? .bound
+        guard let word else { return .bound }
+        return SessionToken(utf8: word).map { .token($0) } ?? .malformedToken(word.text)
     }
 }
