@@ -73,10 +73,12 @@ public final class WebGateway: Service, Sendable {
 
         var server: HTTPServerBuilder = .http1WebSocketUpgrade(
             webSocketRouter: router,
-            configuration: WebSocketServerConfiguration(
-                maxFrameSize: configuration.maximumFrameSize,
-                autoPing: .enabled(timePeriod: .seconds(30)),
-                validateUTF8: false
+            configuration: HTTP1WebSocketUpgradeChannel.Configuration(
+                ws: WebSocketServerConfiguration(
+                    maxFrameSize: configuration.maximumFrameSize,
+                    autoPing: .enabled(timePeriod: .seconds(30)),
+                    validateUTF8: false
+                )
             )
         )
         if let tls = configuration.tls { server = try .tls(server, tlsConfiguration: tls) }
