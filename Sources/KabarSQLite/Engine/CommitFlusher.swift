@@ -64,8 +64,8 @@ final class CommitFlusher: @unchecked Sendable {
     func resume(_ jobs: ArraySlice<DatabaseJob>, commitError: (any Error)?) {
         condition.lock()
         waiting.append(Batch(jobs: jobs, commitError: commitError))
-        condition.signal()
         condition.unlock()
+        condition.signal()
     }
 
     /// Returns once every batch handed in has been resumed, and ends the thread.

@@ -7,6 +7,10 @@ import Foundation
 /// `@unchecked Sendable`: its mutable state is read and written only with `condition`
 /// held. Every store test hands jobs in from many tasks while the worker takes them
 /// (the racing-readers and concurrency tests most of all), under the thread sanitizer in CI.
+///
+/// Like the flusher's and the checkpointer's, it wakes a waiting thread after releasing
+/// the lock: a thread woken while the lock is still held runs only to wait for the lock,
+/// and is woken a second time when it is released.
 final class JobQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [DatabaseJob] = []
@@ -17,9 +21,12 @@ final class JobQueue: @unchecked Sendable {
     /// Adds a job. - Returns: false once the queue is closed.
     func enqueue(_ job: DatabaseJob) -> Bool {
         condition.lock()
-        defer { condition.unlock() }
-        guard !isClosed else { return false }
+        guard !isClosed else {
+            condition.unlock()
+            return false
+        }
         pending.append(job)
+        condition.unlock()
         condition.signal()
         return true
     }
@@ -55,9 +62,13 @@ final class JobQueue: @unchecked Sendable {
 
     /// Wakes a worker waiting in ``moreJobs(maximum:while:)`` to check its condition again.
     func nudge() {
+        // What the worker waits on is the flusher's state, changed under the flusher's lock,
+        // not this one. Taking this lock once waits until a worker that saw the old state is
+        // inside `wait()` (a worker that looks later sees the new one), so the broadcast
+        // after it cannot be missed.
         condition.lock()
-        condition.broadcast()
         condition.unlock()
+        condition.broadcast()
     }
 
     /// Refuses new jobs; `completion` runs when the worker has drained the rest.

@@ -65,8 +65,8 @@ final class LogCheckpointer: @unchecked Sendable {
             nextRequestAt = frames + Self.framesPerCheckpoint
             condition.lock()
             isRequested = true
-            condition.signal()
             condition.unlock()
+            condition.signal()
         }
     }
 
