@@ -3,7 +3,7 @@
 
     scripts/bench-compare.py --server BIN --chatload BIN [--bench BIN] [--rounds 3]
                              [--duration 8] [--out bench-results] [--only NAME,...] [--sweep]
-                             [--single-thread-floor BIN]
+                             [--single-thread-floor BIN] [--nio-floor BIN]
 
 In one run, ROUNDS rounds; inside a round every workload runs once against each server
 that speaks it, the servers' order rotating from round to round, so that the machine's
@@ -21,6 +21,10 @@ The servers, each started once, on loopback:
   what is ready, insert it, commit, flush, answer), on a copy of Kabar's fresh database,
   driven as Redis is; for `send` only. What a durable send costs in the cheapest request
   path there is with SQLite.
+- nio-floor, with --nio-floor (scripts/nio-floor, built with `swift build -c release
+  --package-path scripts/nio-floor`): not a chat server but SwiftNIO with one handler that
+  answers every line with Redis's `+PONG`, one event loop per core as Kabar has; for `ping`
+  only. What a request costs SwiftNIO itself, the floor under Kabar's `ping`.
 
 The workloads (chatload, 50 connections, 32-byte messages, the demo users):
 send P1 and P16 (Redis: RPUSH; ngIRCd: PRIVMSG + PING), ping P1 and P16, mix P1
@@ -73,10 +77,12 @@ WORKLOADS = {
     "ping c50 P1": {
         "kabar": ["--mode", "progjar", "--op", "ping", "--pipeline", "1"],
         "redis-memory": ["--mode", "redis", "--op", "ping", "--pipeline", "1"],
+        "nio-floor": ["--mode", "redis", "--op", "ping", "--pipeline", "1"],
     },
     "ping c50 P16": {
         "kabar": ["--mode", "progjar", "--op", "ping", "--pipeline", "16"],
         "redis-memory": ["--mode", "redis", "--op", "ping", "--pipeline", "16"],
+        "nio-floor": ["--mode", "redis", "--op", "ping", "--pipeline", "16"],
     },
     "mix c50 P1": {
         "kabar": ["--mode", "progjar", "--op", "mix", "--pipeline", "1"],
@@ -122,6 +128,9 @@ def start_servers(arguments, folder):
         port = free_port()  # it copies Kabar's database while that holds only the demo users
         servers["sqlite-floor"] = Server("sqlite-floor", [
             arguments.single_thread_floor, os.path.join(folder, "kabar.sqlite"), str(port)], port)
+    if arguments.nio_floor:
+        port = free_port()
+        servers["nio-floor"] = Server("nio-floor", [arguments.nio_floor, str(port)], port)
     redis = shutil.which("redis-server")
     if redis:
         for name, persistence in (("redis-always", ["--appendonly", "yes", "--appendfsync", "always"]),
@@ -260,6 +269,7 @@ def main():
     parser.add_argument("--sweep", action="store_true", help="also send P1 against 1 to 1,000 connections")
     parser.add_argument("--sweep-duration", type=float, default=5)
     parser.add_argument("--single-thread-floor", help="the compiled scripts/single-thread-floor.c")
+    parser.add_argument("--nio-floor", help="the built scripts/nio-floor")
     arguments = parser.parse_args()
     workloads = {name: servers for name, servers in WORKLOADS.items()
                  if not arguments.only or name in arguments.only.split(";")}

@@ -13,7 +13,8 @@ import sys
 results = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results")
 SERVERS = [("kabar", "Kabar"), ("redis-always", "Redis, appendfsync always"),
            ("redis-memory", "Redis, no persistence"), ("ngircd", "ngIRCd"),
-           ("sqlite-floor", "SQLite behind Redis's loop (probe)")]
+           ("sqlite-floor", "SQLite behind Redis's loop (probe)"),
+           ("nio-floor", "SwiftNIO answering PING (probe)")]
 
 
 def load(name):
@@ -34,9 +35,9 @@ def runs_of(server, workload):
     return [r for r in runs if r["server"] == server and r["workload"] == workload]
 
 
-def same_round_ratio(workload, reference, key="ops_per_sec"):
-    """The median over rounds of Kabar's figure divided by `reference`'s in the same round."""
-    kabar = {r["round"]: r[key] for r in runs_of("kabar", workload)}
+def same_round_ratio(workload, reference, key="ops_per_sec", server="kabar"):
+    """The median over rounds of `server`'s figure divided by `reference`'s in the same round."""
+    kabar = {r["round"]: r[key] for r in runs_of(server, workload)}
     other = {r["round"]: r[key] for r in runs_of(reference, workload)}
     ratios = [kabar[n] / other[n] for n in kabar if other.get(n)]
     return statistics.median(ratios) if ratios else None
@@ -65,6 +66,12 @@ if runs:
     print("\nThe ratios are medians of each round's own ratio (the servers alternate inside a round, "
           "so a round's ratio is measured at one speed of the machine; the medians of the rates "
           "above may come from different rounds).")
+    for workload in workloads:
+        kabar_to_floor = same_round_ratio(workload, "nio-floor")
+        floor_to_redis = same_round_ratio(workload, "redis-memory", server="nio-floor")
+        if kabar_to_floor and floor_to_redis:
+            print(f"{workload}: Kabar {kabar_to_floor:.2f} of the SwiftNIO probe, "
+                  f"which did {floor_to_redis:.2f} of Redis.")
     print("\nEvery run (req/s, in round order):\n")
     for workload in workloads:
         parts = []
