@@ -73,9 +73,30 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private let dispatcher: RequestDispatcher
     private let logger: Logger
+    // The state every request line touches, only ever used on the channel's event loop.
+    // Release builds leave out the runtime's exclusivity checks on it: an access to a
+    // class's stored property that spans a call is checked at run time, and those checks
+    // took about a tenth of the event loops' CPU per `ping` at P16 (BENCHMARKS.md, the
+    // fourteenth look). Debug builds, which run the tests, keep them, so an overlapping
+    // access still traps there.
+    #if DEBUG
     private var connection: ConnectionContext
     /// Lines read and not dispatched yet.
     private var waitingLines: IncomingLines
+    /// One slot per dispatched request that gets a reply, oldest first.
+    private var replies = CircularBuffer<ReplySlot>(initialCapacity: 4)
+    /// The `send`s of this pass not handed to the store yet, whose slots are the last ones
+    /// of `replies`; empty outside ``advance(context:)``.
+    private var burst = SendBurst()
+    /// The subscription's events and replay waiting for the socket.
+    private var outbox = EventOutbox()
+    #else
+    @exclusivity(unchecked) private var connection: ConnectionContext
+    @exclusivity(unchecked) private var waitingLines: IncomingLines
+    @exclusivity(unchecked) private var replies = CircularBuffer<ReplySlot>(initialCapacity: 4)
+    @exclusivity(unchecked) private var burst = SendBurst()
+    @exclusivity(unchecked) private var outbox = EventOutbox()
+    #endif
     /// Flood control's tokens; nil for no limit.
     private var requestTokens: TokenBucket?
     /// Lets waiting lines go when the bucket has refilled.
@@ -88,11 +109,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var lastLineReadAt = NIODeadline.now()
     private var sawLineInRead = false
     private var scheduledIdleCheck: Scheduled<Void>?
-    /// One slot per dispatched request that gets a reply, oldest first.
-    private var replies = CircularBuffer<ReplySlot>(initialCapacity: 4)
-    /// The `send`s of this pass not handed to the store yet, whose slots are the last ones
-    /// of `replies`; empty outside ``advance(context:)``.
-    private var burst = SendBurst()
     private var burstStartedAt: ContinuousClock.Instant?
     /// The number of the slot at the front of `replies`, counting from the first request.
     private var firstSlotNumber: UInt64 = 0
@@ -102,7 +118,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var hasUnflushedReplies = false
     /// Event frames written and not flushed: they go out without waiting for a reply.
     private var hasUnflushedEvents = false
-    private var outbox = EventOutbox()
     private var isInputClosed = false
     private var isClosed = false
     private var isAdvancing = false
