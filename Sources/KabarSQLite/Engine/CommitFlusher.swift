@@ -62,18 +62,14 @@ final class CommitFlusher: @unchecked Sendable {
 
     /// Resumes the batch's callers once its commit is durable (at once if it failed).
     func resume(_ jobs: ArraySlice<DatabaseJob>, commitError: (any Error)?) {
-        condition.lock()
-        waiting.append(Batch(jobs: jobs, commitError: commitError))
-        condition.unlock()
+        condition.withLock { waiting.append(Batch(jobs: jobs, commitError: commitError)) }
         condition.signal()
     }
 
     /// Returns once every batch handed in has been resumed, and ends the thread.
     func finish() {
-        condition.lock()
-        isClosed = true
+        condition.withLock { isClosed = true }
         condition.signal()
-        condition.unlock()
         thread.waitUntilEnded()
     }
 

@@ -8,7 +8,7 @@ import Foundation
 /// held. Every store test hands jobs in from many tasks while the worker takes them
 /// (the racing-readers and concurrency tests most of all), under the thread sanitizer in CI.
 ///
-/// Like the flusher's and the checkpointer's, it wakes a waiting thread after releasing
+/// Like the flusher and the checkpointer, it wakes a waiting thread only after releasing
 /// the lock: a thread woken while the lock is still held runs only to wait for the lock,
 /// and is woken a second time when it is released.
 final class JobQueue: @unchecked Sendable {
@@ -20,15 +20,13 @@ final class JobQueue: @unchecked Sendable {
 
     /// Adds a job. - Returns: false once the queue is closed.
     func enqueue(_ job: DatabaseJob) -> Bool {
-        condition.lock()
-        guard !isClosed else {
-            condition.unlock()
-            return false
+        let added = condition.withLock {
+            guard !isClosed else { return false }
+            pending.append(job)
+            return true
         }
-        pending.append(job)
-        condition.unlock()
-        condition.signal()
-        return true
+        if added { condition.signal() }
+        return added
     }
 
     /// Waits for work; returns up to `maximum` jobs, or nil once closed and drained.
@@ -66,19 +64,18 @@ final class JobQueue: @unchecked Sendable {
         // not this one. Taking this lock once waits until a worker that saw the old state is
         // inside `wait()` (a worker that looks later sees the new one), so the broadcast
         // after it cannot be missed.
-        condition.lock()
-        condition.unlock()
+        condition.withLock {}
         condition.broadcast()
     }
 
     /// Refuses new jobs; `completion` runs when the worker has drained the rest.
     func close(completion: @escaping @Sendable () -> Void) {
-        condition.lock()
-        isClosed = true
-        let finished = workerHasFinished
-        if !finished { onWorkerFinished.append(completion) }
+        let finished = condition.withLock {
+            isClosed = true
+            if !workerHasFinished { onWorkerFinished.append(completion) }
+            return workerHasFinished
+        }
         condition.broadcast()
-        condition.unlock()
         if finished { completion() }
     }
 

@@ -63,19 +63,15 @@ final class LogCheckpointer: @unchecked Sendable {
             _ = try? worker.checkpoint()
         } else if frames >= nextRequestAt {
             nextRequestAt = frames + Self.framesPerCheckpoint
-            condition.lock()
-            isRequested = true
-            condition.unlock()
+            condition.withLock { isRequested = true }
             condition.signal()
         }
     }
 
     /// Ends the thread once a checkpoint it runs has ended, and closes its connection.
     func finish() {
-        condition.lock()
-        isClosed = true
+        condition.withLock { isClosed = true }
         condition.signal()
-        condition.unlock()
         thread.waitUntilEnded()
     }
 
