@@ -62,6 +62,16 @@ struct RequestParserTests {
         ),
         ("ping", .ping),
         ("PING anything at all", .ping),
+        ("pInG", .ping),
+        ("Send Henderson hi", .send(session: .bound, recipients: ["henderson"], text: "hi")),
+        ("INBOX", .inbox(session: .bound)),
+        ("Show", .show(session: .bound)),
+        ("LogOut", .logout(session: .bound)),
+        ("CONVERSATIONS", .conversations(session: .bound)),
+        ("UnSubscribe", .unsubscribe(session: .bound)),
+        // Unicode folding, as `lowercased()` (and Python's `lower()`) gives it: the Kelvin
+        // sign's lower case is "k".
+        ("AC\u{212A} 1", .ack(session: .bound, ids: "1")),
         ("send 😀 hello ünïcode", .send(session: .bound, recipients: ["😀"], text: "hello ünïcode")),
         ("send ÜBER,Çelik hi", .send(session: .bound, recipients: ["über", "çelik"], text: "hi")),
         ("send a\u{0301} hi", .send(session: .bound, recipients: ["a\u{0301}"], text: "hi")),
@@ -94,6 +104,9 @@ struct RequestParserTests {
         "auth", "auth messi", "hello", "send", "send \(token)", "register a b c",
         "register a b \"unclosed name Argentina", "register a b \"x\"y z", "authx messi surabaya",
         "ack", "ack \(token)", "history", "history \(token)",
+        // Near misses of command words: one letter off, one too many or too few, the
+        // punctuation beside the letters in ASCII, non-ASCII look-alikes.
+        "pinh", "pin", "pingg", "sen", "sendd henderson hi", "p@ng", "p[ng", "p\u{0130}ng", "\u{0131}nbox", "Pıng",
     ]
 
     @Test("malformed lines get Protocol Tidak Benar", arguments: malformedLines)

@@ -22,11 +22,14 @@ public enum RequestParser {
     /// - Returns: nil for a line that is empty after trimming (it gets no reply),
     ///   otherwise the request or the refusal to send back.
     public static func parse(line: ByteBuffer) -> Result<Request, Refusal>? {
-        line.withUnsafeReadableBytes { raw in
-            raw.withMemoryRebound(to: UInt8.self) { bytes in
-                guard isValidUTF8(bytes) else { return .failure(.invalidEncoding) }
-                return parse(bytes: bytes)
-            }
+        line.withUnsafeReadableBytes(parse(line:))
+    }
+
+    /// Parses a line's bytes without its terminator, validating their UTF-8 first.
+    public static func parse(line: UnsafeRawBufferPointer) -> Result<Request, Refusal>? {
+        line.withMemoryRebound(to: UInt8.self) { bytes in
+            guard isValidUTF8(bytes) else { return .failure(.invalidEncoding) }
+            return parse(bytes: bytes)
         }
     }
 
@@ -40,8 +43,8 @@ public enum RequestParser {
     /// keeps become strings.
     private static func parse(bytes: UnsafeBufferPointer<UInt8>) -> Result<Request, Refusal>? {
         var words = WordScanner(bytes)
-        guard let command = words.nextWord() else { return nil }
-        guard let request = parse(command: command.lowercasedText, arguments: &words) else {
+        guard let word = words.nextWord() else { return nil }
+        guard let command = CommandWord(word), let request = parse(command: command, arguments: &words) else {
             return .failure(.malformedRequest)
         }
         return .success(request)
@@ -58,20 +61,20 @@ public enum RequestParser {
 
     // MARK: - Commands
 
-    private static func parse(command: String, arguments words: inout WordScanner) -> Request? {
+    private static func parse(command: CommandWord, arguments words: inout WordScanner) -> Request? {
         switch command {
-        case "auth":
+        case .auth:
             guard let username = words.nextWord(), let password = words.nextWord() else { return nil }
             return .auth(username: username.lowercasedText, password: password.text)
-        case "send":
+        case .send:
             return parseSend(&words)
-        case "inbox":
+        case .inbox:
             return .inbox(session: sessionReference(words.nextWord()))
-        case "show":
+        case .show:
             return .show(session: sessionReference(words.nextWord()))
-        case "logout":
+        case .logout:
             return .logout(session: sessionReference(words.nextWord()))
-        case "register":
+        case .register:
             guard let username = words.nextWord(),
                 let password = words.nextWord(),
                 let name = words.nextQuotableWord(),
@@ -83,26 +86,24 @@ public enum RequestParser {
                 name: name.text,
                 country: country.text
             )
-        case "ping":
+        case .ping:
             return .ping
-        case "subscribe":
+        case .subscribe:
             let (session, option) = optionalToken(&words)
             return .subscribe(session: session, presence: option?.lowercasedText == "presence")
-        case "unsubscribe":
+        case .unsubscribe:
             return .unsubscribe(session: optionalToken(&words).session)
-        case "ack":
+        case .ack:
             let (session, ids) = optionalToken(&words)
             guard let ids else { return nil }
             return .ack(session: session, ids: ids.text)
-        case "history":
+        case .history:
             let (session, peer) = optionalToken(&words)
             guard let peer else { return nil }
             let limit = words.nextWord()?.text
             return .history(session: session, with: peer.lowercasedText, limit: limit, beforeID: words.nextWord()?.text)
-        case "conversations":
+        case .conversations:
             return .conversations(session: optionalToken(&words).session)
-        default:
-            return nil
         }
     }
 
