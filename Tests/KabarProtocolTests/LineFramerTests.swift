@@ -1,4 +1,4 @@
-import KabarProtocol
+@testable import KabarProtocol
 import NIOCore
 import Testing
 
@@ -66,52 +66,84 @@ struct LineFramerTests {
         #expect(after == [.line(ByteBuffer(string: "ping"))])
     }
 
-    /// Every frame `IncomingLines` cuts from `chunks`, one read per chunk.
-    private func incomingFrames(_ chunks: [String], limit: Int) -> [LineFramer.Frame] {
-        var lines = IncomingLines(maximumLineLength: limit)
-        var frames: [LineFramer.Frame] = []
-        for chunk in chunks {
-            lines.append(ByteBuffer(string: chunk))
-            while let frame = lines.popFirst() { frames.append(frame) }
+    /// Takes every line waiting in `lines`, as text, an over-long one as "<too long>".
+    private func takeAll(_ lines: inout IncomingLines) -> [String] {
+        var taken: [String] = []
+        while let line = lines.popFirst(line: { String(decoding: $0, as: UTF8.self) }, tooLong: { "<too long>" }) {
+            taken.append(line)
         }
-        return frames
+        #expect(lines.isEmpty)
+        return taken
     }
 
-    @Test("IncomingLines: byte by byte and all at once give the same frames")
+    /// Every line `IncomingLines` finds in `chunks`, one read per chunk.
+    private func incomingLines(_ chunks: [String], limit: Int) -> [String] {
+        var lines = IncomingLines(maximumLineLength: limit)
+        return chunks.flatMap { chunk in
+            lines.append(ByteBuffer(string: chunk))
+            return takeAll(&lines)
+        }
+    }
+
+    @Test("IncomingLines: byte by byte and all at once give the same lines")
     func incomingLinesSplits() {
         let input = "auth messi surabaya\r\nsend henderson hi\nping\r\n0123456789012345678901234567890123456789\r\nping\n"
-        let expected: [LineFramer.Frame] = [
-            .line(ByteBuffer(string: "auth messi surabaya")), .line(ByteBuffer(string: "send henderson hi")),
-            .line(ByteBuffer(string: "ping")), .tooLong, .line(ByteBuffer(string: "ping")),
-        ]
-        #expect(incomingFrames([input], limit: 24) == expected)
-        #expect(incomingFrames(input.map { String($0) }, limit: 24) == expected)
-        #expect(incomingFrames(["auth messi sura", "baya\r\nsend henderson hi\nping\r", "\n012345678901234567890",
-                                "1234567890123456789\r\nping\n"], limit: 24) == expected)
+        let expected = ["auth messi surabaya", "send henderson hi", "ping", "<too long>", "ping"]
+        #expect(incomingLines([input], limit: 24) == expected)
+        #expect(incomingLines(input.map { String($0) }, limit: 24) == expected)
+        #expect(incomingLines(["auth messi sura", "baya\r\nsend henderson hi\nping\r", "\n012345678901234567890",
+                               "1234567890123456789\r\nping\n"], limit: 24) == expected)
+        #expect(incomingLines(["\r\n\n\r\n"], limit: 24) == ["", "", ""])
     }
 
     @Test("IncomingLines: one read's lines wait while later reads add to the unfinished one")
-    func incomingLinesKeepFrames() {
+    func incomingLinesKeepLines() {
         var lines = IncomingLines(maximumLineLength: 64)
-        #expect(lines.append(ByteBuffer(string: "ping\r\nsend henderson one\r\nsend hen")) == 2)
-        #expect(lines.append(ByteBuffer(string: "derson two")) == 0)
-        #expect(lines.append(ByteBuffer(string: "\r\ninbox\r\n")) == 2)
-        #expect(lines.count == 4)
-        var taken: [LineFramer.Frame] = []
-        while let frame = lines.popFirst() { taken.append(frame) }
-        #expect(taken == ["ping", "send henderson one", "send henderson two", "inbox"].map { .line(ByteBuffer(string: $0)) })
         #expect(lines.isEmpty)
+        // `append` says whether a complete line is waiting, from this read or an earlier one.
+        let waiting = ["ping\r\nsend henderson one\r\nsend hen", "derson two", "\r\ninbox\r\n"].map {
+            lines.append(ByteBuffer(string: $0))
+        }
+        #expect(waiting == [true, true, true])
+        #expect(takeAll(&lines) == ["ping", "send henderson one", "send henderson two", "inbox"])
+        let unfinished = lines.append(ByteBuffer(string: "sho"))
+        let finished = lines.append(ByteBuffer(string: "w\n"))
+        #expect(!unfinished && finished)
+        #expect(takeAll(&lines) == ["show"])
     }
 
-    @Test("IncomingLines: an unfinished line at the end of input is not a request; lines cut before it stay")
+    @Test("IncomingLines: an unfinished line at the end of input is not a request; lines read before it stay")
     func incomingLinesEndOfInput() {
         var lines = IncomingLines(maximumLineLength: 8)
         lines.append(ByteBuffer(string: "ping\r\n0123456789\r\nping\r\npart"))
         lines.endOfInput()
         lines.append(ByteBuffer(string: "ial\r\n"))
-        var taken: [LineFramer.Frame] = []
-        while let frame = lines.popFirst() { taken.append(frame) }
         // "ial" after the end is a line of its own: what came before the end was dropped.
-        #expect(taken == [.line(ByteBuffer(string: "ping")), .tooLong, .line(ByteBuffer(string: "ping")), .line(ByteBuffer(string: "ial"))])
+        #expect(takeAll(&lines) == ["ping", "<too long>", "ping", "ial"])
+
+        var unfinishedOnly = IncomingLines(maximumLineLength: 8)
+        let waiting = unfinishedOnly.append(ByteBuffer(string: "0123456789abc"))  // over the limit: discarding
+        #expect(waiting)
+        unfinishedOnly.endOfInput()
+        unfinishedOnly.append(ByteBuffer(string: "ping\n"))
+        #expect(takeAll(&unfinishedOnly) == ["<too long>", "ping"])
+    }
+
+    @Test("IncomingLines keeps only the unfinished line once its lines are taken, and discards an endless one")
+    func incomingLinesHoldLittle() {
+        var lines = IncomingLines(maximumLineLength: 16)
+        lines.append(ByteBuffer(string: String(repeating: "ping\r\n", count: 100) + "send hender"))
+        #expect(takeAll(&lines).count == 100)
+        #expect(lines.bytes?.readableBytes == 11)
+        #expect(lines.bytes?.readerIndex == 0)
+        var taken: [String] = []
+        for _ in 0..<100 {
+            lines.append(ByteBuffer(string: String(repeating: "y", count: 100)))
+            taken += takeAll(&lines)
+            #expect((lines.bytes?.readableBytes ?? 0) <= 17)
+        }
+        lines.append(ByteBuffer(string: "tail\r\nping\r\n"))
+        #expect(taken + takeAll(&lines) == ["<too long>", "ping"])
+        #expect(lines.bytes == nil)
     }
 }

@@ -2,68 +2,115 @@ import NIOCore
 
 // MARK: - IncomingLines
 
-/// One connection's input as request lines: each read is cut into frames by a
-/// ``LineFramer`` and queued, and the start of a line whose end has not arrived yet is kept
-/// for the next read.
+/// One connection's input as request lines: the bytes read and not taken, with the next
+/// complete line found ahead, and each line handed on where it was read, never copied.
 ///
-///     read "ping\r\nsend hen"  ─▶ queue: [ping]            unfinished: "send hen"
-///     read "derson hi\r\n"     ─▶ queue: [ping, send …]    unfinished: none
+///     read "ping\r\nsend hen"  ─▶ bytes: ping␍␊send hen     front: "ping"
+///     take                     ─▶ bytes: send hen           front: none (unfinished)
+///     read "derson hi\r\n"     ─▶ bytes: send henderson hi␍␊ front: "send henderson hi"
 ///
-/// The connection's handler cuts a whole read at once and takes the frames one by one, so a
-/// pipelined burst costs one call, not one trip through a decoder and the handlers after
-/// it per line. The unfinished line is never longer than the framer's limit plus one byte
-/// (past it the framer discards as bytes arrive). A value with no I/O.
+/// A read is searched one line at a time as lines are taken, so a pipelined burst costs
+/// one search per line and no allocation, not a buffer and a queue entry per line. The
+/// unfinished line is never longer than the framer's limit plus one byte (past it the
+/// framer discards as bytes arrive). A value with no I/O.
 public struct IncomingLines {
-    private var framer: LineFramer
-    /// Bytes after the last newline read so far, when there are any.
-    private var unfinished: ByteBuffer?
-    private var frames = CircularBuffer<LineFramer.Frame>(initialCapacity: 4)
+    @usableFromInline var framer: LineFramer
+    /// Bytes read and not taken: complete lines, then the start of an unfinished one;
+    /// nil when there are none.
+    @usableFromInline var bytes: ByteBuffer?
+    /// The frame at the front of `bytes` (a line or an over-long one), found ahead so
+    /// that ``isEmpty`` needs no search; nil when `bytes` holds no complete line.
+    @usableFromInline var front: LineFramer.Cut?
 
     public init(maximumLineLength: Int) {
         self.framer = LineFramer(maximumLineLength: maximumLineLength)
     }
 
-    /// Frames cut and not taken yet.
-    public var count: Int { frames.count }
-    public var isEmpty: Bool { frames.isEmpty }
+    /// Whether no complete line is waiting.
+    public var isEmpty: Bool { front == nil }
 
-    /// Cuts `read`, after the unfinished line of earlier reads, into frames.
+    /// Adds `read` after the bytes kept.
     ///
-    /// - Returns: how many frames it added.
+    /// - Returns: whether a complete line is waiting now.
     @discardableResult
-    public mutating func append(_ read: ByteBuffer) -> Int {
-        var bytes: ByteBuffer
-        if var earlier = unfinished {
-            unfinished = nil
-            earlier.writeImmutableBuffer(read)
-            bytes = earlier
-        } else {
+    public mutating func append(_ read: ByteBuffer) -> Bool {
+        if bytes == nil {
             bytes = read
+        } else {
+            bytes!.writeImmutableBuffer(read)
         }
-        let before = frames.count
-        while let frame = framer.nextFrame(from: &bytes) { frames.append(frame) }
-        if bytes.readableBytes > 0 {
-            // Keep only the unfinished line, not the read it came in.
-            if bytes.readerIndex > 0 { bytes.discardReadBytes() }
-            unfinished = bytes
-        }
-        return frames.count - before
+        if front == nil { findFront() }
+        return front != nil
     }
 
-    /// Takes the oldest frame.
-    public mutating func popFirst() -> LineFramer.Frame? {
-        frames.popFirst()
+    /// Takes the oldest frame: a complete line's bytes go to `line` (they are valid only
+    /// during the call), an over-long line calls `tooLong`.
+    ///
+    /// - Returns: what the call returned, or nil when no complete line is waiting.
+    @inlinable
+    public mutating func popFirst<Result>(
+        line: (UnsafeRawBufferPointer) -> Result,
+        tooLong: () -> Result
+    ) -> Result? {
+        let result: Result
+        switch front {
+        case .line(let start, let length, _)?:
+            result = bytes!.withUnsafeReadableBytes { line(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
+        case .tooLong?:
+            result = tooLong()
+        case .incomplete?, nil:
+            return nil
+        }
+        takeFront()
+        return result
     }
 
     /// The input ended: an unfinished line is not a request (a request ends in `\n`) and
-    /// is dropped; frames already cut stay.
+    /// is dropped; complete lines stay.
     public mutating func endOfInput() {
-        unfinished = nil
+        framer = LineFramer(maximumLineLength: framer.maximumLineLength)
+        guard let front, let kept = bytes else {
+            bytes = nil
+            return
+        }
+        // Complete lines end in "\n"; an over-long one at the front may have none yet.
+        let linesEnd = kept.readableBytesView.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 - kept.readerIndex } ?? 0
+        bytes = kept.getSlice(at: kept.readerIndex, length: max(linesEnd, front.consumed))
     }
 
     /// Drops everything: the connection is gone.
     public mutating func removeAll() {
-        unfinished = nil
-        frames.removeAll()
+        bytes = nil
+        front = nil
+    }
+
+    /// Drops the front frame's bytes and finds the next one.
+    @usableFromInline
+    mutating func takeFront() {
+        guard let front else { return }
+        bytes!.moveReaderIndex(forwardBy: front.consumed)
+        self.front = nil
+        findFront()
+    }
+
+    /// Looks for a complete frame at the front of `bytes`; when there is none, keeps only
+    /// the unfinished line, not the reads it came in.
+    private mutating func findFront() {
+        guard var unread = bytes, unread.readableBytes > 0 else {
+            bytes = nil
+            return
+        }
+        var framer = self.framer
+        let cut = unread.withUnsafeReadableBytes { framer.cut($0) }
+        self.framer = framer
+        if case .incomplete(let consumed) = cut {
+            bytes = nil  // no other reference to the buffer, so discarding does not copy it
+            unread.moveReaderIndex(forwardBy: consumed)
+            guard unread.readableBytes > 0 else { return }
+            if unread.readerIndex > 0 { unread.discardReadBytes() }
+            bytes = unread
+        } else {
+            front = cut
+        }
     }
 }

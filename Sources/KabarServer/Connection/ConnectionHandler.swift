@@ -15,13 +15,13 @@ import Glibc
 ///                                                 └─ exclusive: a task ─────┘   request order
 ///                                                    (later lines wait)
 ///
-/// Framing, parsing, `ping`, refusals and reply encoding never leave the event loop. Each
-/// read is cut into lines at once (``IncomingLines``), so a pipelined burst is one trip
-/// down the pipeline, not one per line. A `send` with a known session goes to the store
-/// without waiting for the one before it: the `send`s that follow each other in one pass
-/// over the lines read go as one ``SendBurst``, one unit of store work with one answer
-/// back, so one connection's pipelined requests share a commit and a trip through the
-/// store's threads. The replies ready within one burst of reads (a pipelined batch of
+/// Framing, parsing, `ping`, refusals and reply encoding never leave the event loop. The
+/// handler takes a read's lines itself (``IncomingLines``), each parsed where it was read,
+/// so a pipelined burst is one trip down the pipeline, not one per line. A `send` with a
+/// known session goes to the store without waiting for the one before it: the `send`s
+/// that follow each other in one pass over the lines read go as one ``SendBurst``, one
+/// unit of store work with one answer back, so one connection's pipelined requests share
+/// a commit and a trip through the store's threads. The replies ready within one burst of reads (a pipelined batch of
 /// `ping`s, say) are written as one buffer at the burst's end.
 ///
 /// The per-connection limits of ``Limits`` are its state too:
@@ -145,7 +145,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isInputClosed else { return }
         isInsideRead = true
-        if waitingLines.append(unwrapInboundIn(data)) > 0 { sawLineInRead = true }
+        if waitingLines.append(unwrapInboundIn(data)) { sawLineInRead = true }
         advance(context: context)
     }
 
@@ -218,13 +218,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         repeat {
             needsAnotherPass = false
             var now: NIODeadline?  // read by the first line of the pass that spends a token
-            while !isClosed, !isExclusiveRunning, context.channel.isWritable, !waitingLines.isEmpty {
+            // Only a write changes writability, and dispatching writes nothing.
+            var isWritable = context.channel.isWritable
+            while !isClosed, !isExclusiveRunning, isWritable, !waitingLines.isEmpty {
                 if replies.count >= Self.maximumInFlight {
                     writeReadyReplies(context: context)
                     guard replies.count < Self.maximumInFlight else { break }
+                    isWritable = context.channel.isWritable
+                    guard isWritable else { break }
                 }
                 guard mayDispatchLine(clock: &now, context: context) else { break }
-                dispatch(waitingLines.popFirst()!, context: context)
+                dispatchFirstLine(context: context)
             }
             dispatchBurst(context: context)
             // Inside a burst of reads the replies (and events) wait for the burst's end,
@@ -293,22 +297,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
             && context.channel.isWritable
     }
 
-    private func dispatch(_ line: LineFramer.Frame, context: ChannelHandlerContext) {
+    /// Takes the oldest waiting line, parsed where it was read, and dispatches it.
+    private func dispatchFirstLine(context: ChannelHandlerContext) {
+        let parsed = waitingLines.popFirst(line: RequestParser.parse(line:), tooLong: { .failure(.requestTooLong) })!
         let request: Request
-        switch line {
-        case .tooLong:
+        switch parsed {
+        case nil: return  // a blank line gets no reply
+        case .failure(let refusal)?:
             dispatchBurst(context: context)
-            ServerMetrics.requestAnswered(.invalid, .refused(.requestTooLong))
-            return replies.append(.ready(.refused(.requestTooLong)))
-        case .line(let bytes):
-            switch RequestParser.parse(line: bytes) {
-            case nil: return
-            case .failure(let refusal)?:
-                dispatchBurst(context: context)
-                ServerMetrics.requestAnswered(.invalid, .refused(refusal))
-                return replies.append(.ready(.refused(refusal)))
-            case .success(let parsed)?: request = parsed
-            }
+            ServerMetrics.requestAnswered(.invalid, .refused(refusal))
+            return replies.append(.ready(.refused(refusal)))
+        case .success(let parsed)?: request = parsed
         }
         if dispatcher.gather(request, into: &burst, on: &connection) {
             if burst.count == 1 { burstStartedAt = ServerMetrics.requestStarted() }
