@@ -17,14 +17,21 @@ public enum RequestFuzzing {
         let chunkSize = Int(first % 32) + 1
         var framer = LineFramer(maximumLineLength: lineLimit)
         var buffer = ByteBuffer()
+        // The connection's way, which must find the same frames: each chunk is a read.
+        var incoming = IncomingLines(maximumLineLength: lineLimit)
         var offset = 1
         while offset < input.count {
             let end = min(input.count, offset + chunkSize)
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: input[offset..<end]))
+            let chunk = UnsafeRawBufferPointer(rebasing: input[offset..<end])
+            buffer.writeBytes(chunk)
+            incoming.append(ByteBuffer(bytes: chunk))
             offset = end
             while let frame = framer.nextFrame(from: &buffer) {
                 if case .line(let line) = frame { check(line) }
+                let same = incoming.popFirst(line: { LineFramer.Frame.line(ByteBuffer(bytes: $0)) }, tooLong: { .tooLong })
+                precondition(same == frame, "IncomingLines found \(String(describing: same)), the framer \(frame)")
             }
+            precondition(incoming.isEmpty, "IncomingLines found a frame the framer did not")
             // The framer never holds more than one line's worth of bytes.
             precondition(buffer.readableBytes <= lineLimit + 1, "framer buffered \(buffer.readableBytes) bytes")
         }

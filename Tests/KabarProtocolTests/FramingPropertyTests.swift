@@ -20,19 +20,28 @@ struct FramingPropertyTests {
             var framer = LineFramer(maximumLineLength: Self.limit)
             var buffer = ByteBuffer()
             var frames: [LineFramer.Frame] = []
+            // The connection's way: each chunk is a read, and the lines waiting are taken.
+            var incoming = IncomingLines(maximumLineLength: Self.limit)
+            var incomingFrames: [LineFramer.Frame] = []
             var offset = 0
             while offset < stream.count {
                 let end = min(stream.count, offset + chunkSize)
                 buffer.writeBytes(stream[offset..<end])
+                incoming.append(ByteBuffer(bytes: stream[offset..<end]))
                 offset = end
                 while let frame = framer.nextFrame(from: &buffer) { frames.append(frame) }
                 #expect(buffer.readableBytes <= Self.limit + 1)
+                while let frame = incoming.popFirst(line: { LineFramer.Frame.line(ByteBuffer(bytes: $0)) }, tooLong: { .tooLong }) {
+                    incomingFrames.append(frame)
+                }
+                #expect(incoming.isEmpty)
             }
             let expected: [LineFramer.Frame] = lines.map { line in
                 let content = line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line
                 return content.count > Self.limit ? .tooLong : .line(ByteBuffer(bytes: content))
             }
             #expect(frames == expected)
+            #expect(incomingFrames == expected)
 
             // Every frame gets at most one reply, and exactly one unless it is blank.
             for frame in frames {
