@@ -31,24 +31,34 @@ public struct SessionToken: Hashable, Sendable, CustomStringConvertible {
     /// anything else.
     public init?(utf8: some Collection<UInt8>) {
         guard utf8.count == Self.textLength else { return nil }
-        var high: UInt64 = 0
-        var low: UInt64 = 0
-        var offset = 0
-        for byte in utf8 {
-            defer { offset += 1 }
-            if Self.isDashOffset(offset) {
-                guard byte == UInt8(ascii: "-") else { return nil }
-            } else {
-                guard let digit = Self.hexValue(byte) else { return nil }
-                // The first 16 digits end before the dash at offset 18.
-                if offset < 18 {
-                    high = high << 4 | digit
-                } else {
-                    low = low << 4 | digit
-                }
-            }
+        let token = utf8.withContiguousStorageIfAvailable(Self.read) ?? Array(utf8).withUnsafeBufferPointer(Self.read)
+        guard let token else { return nil }
+        self = token
+    }
+
+    /// The token that `text`, 36 bytes, spells, read group by group: the dashes at their
+    /// four places, then each group's hex digits as one number.
+    private static func read(_ text: UnsafeBufferPointer<UInt8>) -> SessionToken? {
+        let dash = UInt8(ascii: "-")
+        guard text[8] == dash, text[13] == dash, text[18] == dash, text[23] == dash,
+            let first = hexNumber(text, from: 0, count: 8),
+            let second = hexNumber(text, from: 9, count: 4),
+            let third = hexNumber(text, from: 14, count: 4),
+            let fourth = hexNumber(text, from: 19, count: 4),
+            let fifth = hexNumber(text, from: 24, count: 12)
+        else { return nil }
+        // The first 16 digits (8 + 4 + 4) are the high half, the last 16 (4 + 12) the low.
+        return SessionToken(high: first << 32 | second << 16 | third, low: fourth << 48 | fifth)
+    }
+
+    /// The number that `count` hex digits from `start` spell; nil if a byte is no hex digit.
+    private static func hexNumber(_ text: UnsafeBufferPointer<UInt8>, from start: Int, count: Int) -> UInt64? {
+        var number: UInt64 = 0
+        for offset in start..<(start + count) {
+            guard let digit = hexValue(text[offset]) else { return nil }
+            number = number << 4 | digit
         }
-        self.init(high: high, low: low)
+        return number
     }
 
     /// The token as it travels on the wire (lower-case hex, 8-4-4-4-12).
@@ -82,11 +92,11 @@ public struct SessionToken: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt64? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt64(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt64(byte - UInt8(ascii: "A") + 10)
-        default: nil
-        }
+        let decimal = byte &- UInt8(ascii: "0")
+        if decimal < 10 { return UInt64(decimal) }
+        // Setting the 0x20 bit folds "A"..."F" to "a"..."f" and makes no other byte one.
+        let letter = (byte | 0x20) &- UInt8(ascii: "a")
+        if letter < 6 { return UInt64(letter + 10) }
+        return nil
     }
 }
