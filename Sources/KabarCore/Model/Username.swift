@@ -13,7 +13,9 @@ public struct Username: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     /// Folds `candidate` to lower case and validates it; nil if it is not a valid name.
     public init?(_ candidate: some StringProtocol) {
-        let folded = candidate.lowercased()
+        // A name's characters are all lower-case ASCII: one that is already folded, as the
+        // request parser folds recipients, needs no folding again.
+        let folded = candidate.utf8.allSatisfy(Self.isAllowed) ? String(candidate) : candidate.lowercased()
         let bytes = folded.utf8
         guard (1...Self.maximumLength).contains(bytes.count), let first = bytes.first, Self.isLeading(first),
             bytes.dropFirst().allSatisfy(Self.isAllowed)
