@@ -67,4 +67,40 @@ struct SendBurstTests {
             #expect(positions.allSatisfy { $0 != nil } && positions == positions.sorted { $0! < $1! })
         }
     }
+
+    @Test("a burst that names one session, then another, then the bound one: each send is from the session it names")
+    func burstSwitchesSessions() async throws {
+        let recorder = Locked<BurstRecordingStore?>(nil)
+        try await withTestServer(wrapStore: { store in
+            let wrapper = BurstRecordingStore(wrapping: store)
+            recorder.withLock { $0 = wrapper }
+            return wrapper
+        }) { server in
+            let store = try #require(recorder.withLock { $0 })
+            let messi = try await server.rawClient()
+            let messisToken = try await messi.login("messi")
+            let linekersToken = try await server.rawClient().login("lineker")
+            // A token binds the connection to its session (PROTOCOL.md, "Bound connections"),
+            // so "send henderson b2" is Lineker's, and "a3" Messi's again.
+            let lines = [
+                "send henderson a1", "send \(linekersToken) henderson b1", "send henderson b2",
+                "send \(messisToken) henderson a2", "send henderson a3",
+            ]
+            try await messi.send(lines.map { $0 + "\r\n" }.joined())
+            for line in lines { #expect(try await messi.readReply() == Expected.messageSent, "\(line)") }
+            #expect(store.burstSizes.max() ?? 0 > 1, "\(store.burstSizes)")
+
+            let henderson = try await server.rawClient()
+            _ = try await henderson.login("henderson")
+            func message(_ text: String, from sender: String) -> String {
+                #"{"msg_from": "\#(sender)", "msg_to": "Jordan Henderson", "msg": "\#(text)"}"#
+            }
+            let messis = ["a1", "a2", "a3"].map { message($0, from: "Lionel Messi") }.joined(separator: ", ")
+            let linekers = ["b1", "b2"].map { message($0, from: "Gary Lineker") }.joined(separator: ", ")
+            #expect(
+                try await henderson.request("inbox")
+                    == #"{"status": "OK", "messages": {"messi": [\#(messis)], "lineker": [\#(linekers)]}}"# + "\r\n\r\n"
+            )
+        }
+    }
 }

@@ -117,12 +117,34 @@ public struct RequestDispatcher: Sendable {
     /// connection to it, as ``dispatch(_:on:makeEventSink:)`` would). Returns false, having
     /// changed nothing, for any other request: the caller dispatches the burst, then that
     /// request on its own.
+    ///
+    /// The `send`s of one burst act at one moment, read in one pass: a `send` for the
+    /// session of the one before it takes that session as found, without looking it up
+    /// again. (Anything that could end the session in between, a `logout`, is not a `send`
+    /// and ends the burst.)
     public func gather(_ request: Request, into burst: inout SendBurst, on connection: inout ConnectionContext) -> Bool {
-        guard case .send(let reference, let recipients, let text) = request,
-            case .found(_, let session) = service.sessionFromMemory(for: reference, on: &connection)
-        else { return false }
-        burst.entries.append(SendBurst.Entry(session: session, recipientNames: recipients, text: text))
+        guard case .send(let reference, let recipients, let text) = request else { return false }
+        let token: SessionToken
+        let session: SessionRecord
+        if let previous = burst.entries.last, previous.token == Self.token(named: reference, on: connection) {
+            (token, session) = (previous.token, previous.session)
+        } else {
+            guard case .found(let found, let foundSession) = service.sessionFromMemory(for: reference, on: &connection) else {
+                return false
+            }
+            (token, session) = (found, foundSession)
+        }
+        burst.entries.append(SendBurst.Entry(token: token, session: session, recipientNames: recipients, text: text))
         return true
+    }
+
+    /// The token a request names, given or bound; nil if it names none.
+    private static func token(named reference: SessionReference, on connection: ConnectionContext) -> SessionToken? {
+        switch reference {
+        case .bound: connection.boundToken
+        case .token(let token): token
+        case .malformedToken: nil
+        }
     }
 
     /// How a burst is being answered.

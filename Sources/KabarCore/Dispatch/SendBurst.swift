@@ -1,3 +1,5 @@
+import KabarProtocol
+
 // MARK: - SendBurst
 
 /// A connection's pipelined `send`s, gathered by ``RequestDispatcher/gather(_:into:on:)``
@@ -5,6 +7,7 @@
 public struct SendBurst: Sendable {
     /// One `send`, its session already found.
     struct Entry: Sendable {
+        var token: SessionToken
         var session: SessionRecord
         var recipientNames: [String]
         var text: String
