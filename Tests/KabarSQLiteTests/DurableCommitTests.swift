@@ -95,6 +95,44 @@ final class DurableCommitTests {
         await database.close()
     }
 
+    @Test("a worker waiting for the flusher is woken by enough units, or by the flusher taking the waiting commit, not by each unit")
+    func wokenForEnoughUnits() async throws {
+        let flushes = FlushGate()
+        let database = try openDatabase(flushes: flushes)
+        let ran = Locked<[Int64]>([])
+        let reported = Locked<[Int64]>([])
+        func insert(_ value: Int64) {
+            database.submit({ db in
+                try db.execute("INSERT INTO t (v) VALUES (?)", [.integer(value)])
+                ran.withLock { $0.append(value) }
+            }, completion: { result in
+                if case .success = result { reported.withLock { $0.append(value) } }
+            })
+        }
+
+        flushes.hold()
+        insert(1)
+        try await eventually { flushes.waiting == 1 }  // 1 is committed; the flusher is inside its flush
+        insert(2)
+        try await eventually { try committedValues() == [1, 2] }  // 2 waits for the flusher
+        insert(3)  // the idle worker is woken at once; its transaction stays open for the flusher
+        try await eventually { ran.withLock { $0 } == [1, 2, 3] }
+        let enough = Int64(JobQueue.jobsWorthAWakeUp)
+        for value in 4..<(3 + enough) { insert(value) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(ran.withLock { $0 } == [1, 2, 3], "the worker was woken before enough units waited")
+
+        insert(3 + enough)
+        try await eventually { ran.withLock { $0 } == Array(1...(3 + enough)) }
+        #expect(try committedValues() == [1, 2], "the units that woke it commit only when the flusher takes 2")
+
+        // The flusher takes 2: the unit that came since joins the open transaction first.
+        insert(4 + enough)
+        flushes.release()
+        try await eventually { reported.withLock { $0 } == Array(1...(4 + enough)) }
+        await database.close()
+    }
+
     @Test("a failed flush fails the units it covered and every later one, which do not run")
     func failedFlush() async throws {
         struct DiskGone: Error {}

@@ -17,15 +17,26 @@ final class JobQueue: @unchecked Sendable {
     private var isClosed = false
     private var onWorkerFinished: [@Sendable () -> Void] = []
     private var workerHasFinished = false
+    /// The worker waits in ``moreJobs(maximum:while:)``: its transaction is open until the
+    /// flusher takes the commit before it, and the ``nudge()`` wakes it then.
+    private var isWorkerWaitingForFlusher = false
+    /// How many jobs wake a worker that waits for the flusher before the nudge does.
+    static let jobsWorthAWakeUp = 16
 
     /// Adds a job. - Returns: false once the queue is closed.
+    ///
+    /// An idle worker is woken at once: a lone job never waits. One that waits for the
+    /// flusher is not woken for each job: a wake-up costs the caller a system call and the
+    /// worker a trip through the scheduler, more than the job itself, and the nudge brings
+    /// the jobs into the transaction before it commits anyway. It is woken when
+    /// ``jobsWorthAWakeUp`` wait, so that a long flush does not leave them all to the end.
     func enqueue(_ job: DatabaseJob) -> Bool {
-        let added = condition.withLock {
-            guard !isClosed else { return false }
+        let (added, wake) = condition.withLock {
+            guard !isClosed else { return (false, false) }
             pending.append(job)
-            return true
+            return (true, !isWorkerWaitingForFlusher || pending.count >= Self.jobsWorthAWakeUp)
         }
-        if added { condition.signal() }
+        if wake { condition.signal() }
         return added
     }
 
@@ -39,16 +50,25 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// While `keepWaiting()` holds, waits for work and returns up to `maximum` jobs; nil
-    /// as soon as it no longer holds (checked again on ``nudge()``) or the queue is closed.
+    /// once it no longer holds (checked again on ``nudge()``) or the queue is closed.
+    ///
+    /// The jobs waiting when it is called are returned at once. After that it waits for
+    /// ``jobsWorthAWakeUp`` jobs, or for `keepWaiting()` to end: then it returns the jobs
+    /// that came meanwhile, once (the call after that finds `keepWaiting()` false and
+    /// returns nil, so the transaction commits).
     func moreJobs(maximum: Int, while keepWaiting: () -> Bool) -> [DatabaseJob]? {
         condition.lock()
         defer { condition.unlock() }
+        var hasWaited = false
         while keepWaiting() {
-            if !pending.isEmpty { return takeJobs(upTo: maximum) }
-            guard !isClosed else { return nil }
+            if !pending.isEmpty, !hasWaited || pending.count >= Self.jobsWorthAWakeUp { return takeJobs(upTo: maximum) }
+            guard !isClosed else { return pending.isEmpty ? nil : takeJobs(upTo: maximum) }
+            isWorkerWaitingForFlusher = true
             condition.wait()
+            isWorkerWaitingForFlusher = false
+            hasWaited = true
         }
-        return nil
+        return hasWaited && !pending.isEmpty ? takeJobs(upTo: maximum) : nil
     }
 
     /// The oldest `maximum` waiting jobs, taken off the queue; `condition` must be held.
