@@ -112,21 +112,24 @@ struct LineFramerTests {
         #expect(takeAll(&lines) == ["show"])
     }
 
-    @Test("IncomingLines: an unfinished line at the end of input is not a request; lines read before it stay")
+    @Test("IncomingLines at the end of input: an unfinished line is not a request; the lines before it stay, and so does an over-long one's refusal")
     func incomingLinesEndOfInput() {
-        var lines = IncomingLines(maximumLineLength: 8)
-        lines.append(ByteBuffer(string: "ping\r\n0123456789\r\nping\r\npart"))
-        lines.endOfInput()
-        lines.append(ByteBuffer(string: "ial\r\n"))
-        // "ial" after the end is a line of its own: what came before the end was dropped.
-        #expect(takeAll(&lines) == ["ping", "<too long>", "ping", "ial"])
-
-        var unfinishedOnly = IncomingLines(maximumLineLength: 8)
-        let waiting = unfinishedOnly.append(ByteBuffer(string: "0123456789abc"))  // over the limit: discarding
-        #expect(waiting)
-        unfinishedOnly.endOfInput()
-        unfinishedOnly.append(ByteBuffer(string: "ping\n"))
-        #expect(takeAll(&unfinishedOnly) == ["<too long>", "ping"])
+        func linesAtEnd(_ reads: [String]) -> [String] {
+            var lines = IncomingLines(maximumLineLength: 8)
+            for read in reads { lines.append(ByteBuffer(string: read)) }
+            lines.endOfInput()
+            let taken = takeAll(&lines)
+            #expect(lines.bytes == nil)
+            return taken
+        }
+        #expect(linesAtEnd(["ping\r\n0123456789\r\nping\r\npart"]) == ["ping", "<too long>", "ping"])
+        #expect(linesAtEnd(["ping\r\nsho", "w\r\npar"]) == ["ping", "show"])
+        // Past the limit, a line is refused at once, ended or not.
+        #expect(linesAtEnd(["ping\r\n0123456789abc"]) == ["ping", "<too long>"])
+        #expect(linesAtEnd(["0123456789abc"]) == ["<too long>"])
+        #expect(linesAtEnd(["ping\r\n0123456789abc\r\nping"]) == ["ping", "<too long>"])
+        #expect(linesAtEnd(["part"]).isEmpty)
+        #expect(linesAtEnd([]).isEmpty)
     }
 
     @Test("IncomingLines keeps only the unfinished line once its lines are taken, and discards an endless one")

@@ -10,9 +10,10 @@ import NIOCore
 ///     read "derson hi\r\n"     ─▶ bytes: send henderson hi␍␊ front: "send henderson hi"
 ///
 /// A read is searched one line at a time as lines are taken, so a pipelined burst costs
-/// one search per line and no allocation, not a buffer and a queue entry per line. The
-/// unfinished line is never longer than the framer's limit plus one byte (past it the
-/// framer discards as bytes arrive). A value with no I/O.
+/// one search per line and no allocation, not a buffer and a queue entry per line. Once
+/// the complete lines are taken, what is kept is the unfinished line alone, never longer
+/// than the framer's limit plus one byte (past it the framer discards as bytes arrive).
+/// A value with no I/O.
 public struct IncomingLines {
     @usableFromInline var framer: LineFramer
     /// Bytes read and not taken: complete lines, then the start of an unfinished one;
@@ -66,16 +67,25 @@ public struct IncomingLines {
     }
 
     /// The input ended: an unfinished line is not a request (a request ends in `\n`) and
-    /// is dropped; complete lines stay.
+    /// is dropped; the complete lines stay, and so does the refusal of an unfinished line
+    /// that passed the limit (it is refused as soon as it passes it). No read comes after.
     public mutating func endOfInput() {
-        framer = LineFramer(maximumLineLength: framer.maximumLineLength)
         guard let front, let kept = bytes else {
             bytes = nil
             return
         }
-        // Complete lines end in "\n"; an over-long one at the front may have none yet.
-        let linesEnd = kept.readableBytesView.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 - kept.readerIndex } ?? 0
-        bytes = kept.getSlice(at: kept.readerIndex, length: max(linesEnd, front.consumed))
+        // Only the front was cut so far: cut the rest with a copy of the framer, and keep
+        // the bytes up to the end of its last frame. Taking the lines cuts them again alike.
+        var lookahead = framer
+        var end = front.consumed
+        kept.withUnsafeReadableBytes { all in
+            while true {
+                let cut = lookahead.cut(UnsafeRawBufferPointer(rebasing: all[end...]))
+                end += cut.consumed
+                if case .incomplete = cut { break }
+            }
+        }
+        bytes = kept.getSlice(at: kept.readerIndex, length: end)
     }
 
     /// Drops everything: the connection is gone.
