@@ -52,6 +52,34 @@ struct FramingPropertyTests {
         }
     }
 
+    @Test("lines left waiting until the end of input: the same frames, an unfinished last line refused only past the limit")
+    func framesAtEndOfInput() async {
+        await propertyCheck(count: 300, input: Self.lineGenerator.array(of: 0...12), Self.lineGenerator, Gen.int(in: 1...40)) {
+            lines, unfinished, chunkSize in
+            let stream = lines.flatMap { $0 + [UInt8(ascii: "\n")] } + unfinished
+            // A connection whose lines all wait (behind an auth, say) when its input ends.
+            var incoming = IncomingLines(maximumLineLength: Self.limit)
+            var offset = 0
+            while offset < stream.count {
+                let end = min(stream.count, offset + chunkSize)
+                incoming.append(ByteBuffer(bytes: stream[offset..<end]))
+                offset = end
+            }
+            incoming.endOfInput()
+            var frames: [LineFramer.Frame] = []
+            while let frame = incoming.popFirst(line: { LineFramer.Frame.line(ByteBuffer(bytes: $0)) }, tooLong: { .tooLong }) {
+                frames.append(frame)
+            }
+            var expected: [LineFramer.Frame] = lines.map { line in
+                let content = line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line
+                return content.count > Self.limit ? .tooLong : .line(ByteBuffer(bytes: content))
+            }
+            // One byte of slack: a line of exactly the limit may still end in "\r".
+            if unfinished.count > Self.limit + 1 { expected.append(.tooLong) }
+            #expect(frames == expected)
+        }
+    }
+
     @Test("the committed fuzz corpus replays without a failure")
     func corpus() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
