@@ -180,9 +180,21 @@ def badge(driver, username):
     return badges[0].text if badges else ""
 
 
+def click(driver, find, message):
+    # Find and click in one attempt, retried by `wait`: the page may redraw the list between
+    # finding an element and clicking it (a message arriving redraws the conversations),
+    # and a click on the element it replaced raises a stale reference without clicking.
+    def attempt(d):
+        found = find(d)
+        if found is None:
+            return False
+        found.click()
+        return True
+    wait(driver, attempt, message)
+
+
 def open_conversation(driver, username):
-    wait(driver, lambda d: conversation_entry(d, username) is not None, f"no conversation with {username}")
-    conversation_entry(driver, username).click()
+    click(driver, lambda d: conversation_entry(d, username), f"no conversation with {username}")
     wait(driver, lambda d: username in element(d, "#peer-title").text, f"the conversation with {username} never opened")
 
 
@@ -262,7 +274,7 @@ def main():
         wait(messi, lambda d: "old-119" in message_texts(d), "the newest message is not shown")
         texts = message_texts(messi)
         assert "old-70" in texts and "old-69" not in texts, f"the first page is not the newest 50: {texts[:3]}…"
-        element(messi, "#older").click()
+        click(messi, lambda d: element(d, "#older"), "the button for older messages never showed")
         wait(messi, lambda d: "old-20" in message_texts(d), "the older page never loaded")
         texts = message_texts(messi)
         assert "old-19" not in texts and texts.index("old-20") < texts.index("old-119"), "pages out of order"
