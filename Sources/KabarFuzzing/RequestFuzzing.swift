@@ -28,7 +28,7 @@ public enum RequestFuzzing {
             offset = end
             while let frame = framer.nextFrame(from: &buffer) {
                 if case .line(let line) = frame { check(line) }
-                let same = incoming.popFirst(line: { LineFramer.Frame.line(ByteBuffer(bytes: $0)) }, tooLong: { .tooLong })
+                let same = incoming.popFirstFrame()
                 precondition(same == frame, "IncomingLines found \(String(describing: same)), the framer \(frame)")
             }
             precondition(incoming.isEmpty, "IncomingLines found a frame the framer did not")

@@ -31,7 +31,7 @@ struct FramingPropertyTests {
                 offset = end
                 while let frame = framer.nextFrame(from: &buffer) { frames.append(frame) }
                 #expect(buffer.readableBytes <= Self.limit + 1)
-                while let frame = incoming.popFirst(line: { LineFramer.Frame.line(ByteBuffer(bytes: $0)) }, tooLong: { .tooLong }) {
+                while let frame = incoming.popFirstFrame() {
                     incomingFrames.append(frame)
                 }
                 #expect(incoming.isEmpty)
@@ -67,7 +67,7 @@ struct FramingPropertyTests {
             }
             incoming.endOfInput()
             var frames: [LineFramer.Frame] = []
-            while let frame = incoming.popFirst(line: { LineFramer.Frame.line(ByteBuffer(bytes: $0)) }, tooLong: { .tooLong }) {
+            while let frame = incoming.popFirstFrame() {
                 frames.append(frame)
             }
             var expected: [LineFramer.Frame] = lines.map { line in

@@ -7,15 +7,21 @@ import Testing
 /// each still checked, stored and answered on its own, in order.
 @Suite("Pipelined sends as one unit of store work")
 struct SendBurstTests {
-    @Test("sends pipelined in one write reach the store together; every one is answered in its place, refusals too")
-    func pipelinedSendsGoTogether() async throws {
+    /// Runs `body` against a test server whose store records the bursts it is handed.
+    private func withBurstRecordingServer(_ body: (TestServer, BurstRecordingStore) async throws -> Void) async throws {
         let recorder = Locked<BurstRecordingStore?>(nil)
         try await withTestServer(wrapStore: { store in
             let wrapper = BurstRecordingStore(wrapping: store)
             recorder.withLock { $0 = wrapper }
             return wrapper
         }) { server in
-            let store = try #require(recorder.withLock { $0 })
+            try await body(server, try #require(recorder.withLock { $0 }))
+        }
+    }
+
+    @Test("sends pipelined in one write reach the store together; every one is answered in its place, refusals too")
+    func pipelinedSendsGoTogether() async throws {
+        try await withBurstRecordingServer { server, store in
             let messi = try await server.rawClient()
             _ = try await messi.login("messi")
             let lines: [(String, String)] = [
@@ -70,13 +76,7 @@ struct SendBurstTests {
 
     @Test("a burst that names one session, then another, then the bound one: each send is from the session it names")
     func burstSwitchesSessions() async throws {
-        let recorder = Locked<BurstRecordingStore?>(nil)
-        try await withTestServer(wrapStore: { store in
-            let wrapper = BurstRecordingStore(wrapping: store)
-            recorder.withLock { $0 = wrapper }
-            return wrapper
-        }) { server in
-            let store = try #require(recorder.withLock { $0 })
+        try await withBurstRecordingServer { server, store in
             let messi = try await server.rawClient()
             let messisToken = try await messi.login("messi")
             let linekersToken = try await server.rawClient().login("lineker")

@@ -14,12 +14,15 @@ public struct Username: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Folds `candidate` to lower case and validates it; nil if it is not a valid name.
     public init?(_ candidate: some StringProtocol) {
         // A name's characters are all lower-case ASCII: one that is already folded, as the
-        // request parser folds recipients, needs no folding again.
-        let folded = candidate.utf8.allSatisfy(Self.isAllowed) ? String(candidate) : candidate.lowercased()
-        let bytes = folded.utf8
-        guard (1...Self.maximumLength).contains(bytes.count), let first = bytes.first, Self.isLeading(first),
-            bytes.dropFirst().allSatisfy(Self.isAllowed)
-        else { return nil }
+        // request parser folds recipients, is checked once and not folded again.
+        var folded = String(candidate)
+        if !folded.utf8.allSatisfy(Self.isAllowed) {
+            folded = folded.lowercased()
+            guard folded.utf8.allSatisfy(Self.isAllowed) else { return nil }
+        }
+        guard (1...Self.maximumLength).contains(folded.utf8.count), let first = folded.utf8.first, Self.isLeading(first) else {
+            return nil
+        }
         self.text = folded
     }
 

@@ -66,6 +66,12 @@ public struct IncomingLines {
         return result
     }
 
+    /// Takes the oldest frame as the framer gives it, the line copied into a buffer of its
+    /// own: for callers that keep lines (the fuzzer, tests), not for the connection's path.
+    public mutating func popFirstFrame() -> LineFramer.Frame? {
+        popFirst(line: { .line(ByteBuffer(bytes: $0)) }, tooLong: { .tooLong })
+    }
+
     /// The input ended: an unfinished line is not a request (a request ends in `\n`) and
     /// is dropped; the complete lines stay, and so does the refusal of an unfinished line
     /// that passed the limit (it is refused as soon as it passes it). No read comes after.

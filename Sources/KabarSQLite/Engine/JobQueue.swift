@@ -61,8 +61,10 @@ final class JobQueue: @unchecked Sendable {
         defer { condition.unlock() }
         var hasWaited = false
         while keepWaiting() {
-            if !pending.isEmpty, !hasWaited || pending.count >= Self.jobsWorthAWakeUp { return takeJobs(upTo: maximum) }
-            guard !isClosed else { return pending.isEmpty ? nil : takeJobs(upTo: maximum) }
+            if !pending.isEmpty, !hasWaited || isClosed || pending.count >= Self.jobsWorthAWakeUp {
+                return takeJobs(upTo: maximum)
+            }
+            guard !isClosed else { return nil }
             isWorkerWaitingForFlusher = true
             condition.wait()
             isWorkerWaitingForFlusher = false

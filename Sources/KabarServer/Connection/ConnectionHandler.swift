@@ -21,8 +21,8 @@ import Glibc
 /// known session goes to the store without waiting for the one before it: the `send`s
 /// that follow each other in one pass over the lines read go as one ``SendBurst``, one
 /// unit of store work with one answer back, so one connection's pipelined requests share
-/// a commit and a trip through the store's threads. The replies ready within one burst of reads (a pipelined batch of
-/// `ping`s, say) are written as one buffer at the burst's end.
+/// a commit and a trip through the store's threads. The replies ready within one burst of
+/// reads (a pipelined batch of `ping`s, say) are written as one buffer at the burst's end.
 ///
 /// The per-connection limits of ``Limits`` are its state too:
 /// - flood control: each line spends a token of a ``TokenBucket``; without one the line
