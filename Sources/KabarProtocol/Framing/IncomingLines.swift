@@ -112,21 +112,22 @@ public struct IncomingLines {
     /// Looks for a complete frame at the front of `bytes`; when there is none, keeps only
     /// the unfinished line, not the reads it came in.
     private mutating func findFront() {
-        guard var unread = bytes, unread.readableBytes > 0 else {
+        var framer = self.framer
+        // Cut in place: a copy of `bytes` would cost a retain and a release per line.
+        guard let cut = bytes?.withUnsafeReadableBytes({ $0.isEmpty ? nil : framer.cut($0) }) else {
             bytes = nil
             return
         }
-        var framer = self.framer
-        let cut = unread.withUnsafeReadableBytes { framer.cut($0) }
         self.framer = framer
-        if case .incomplete(let consumed) = cut {
-            bytes = nil  // no other reference to the buffer, so discarding does not copy it
-            unread.moveReaderIndex(forwardBy: consumed)
-            guard unread.readableBytes > 0 else { return }
-            if unread.readerIndex > 0 { unread.discardReadBytes() }
-            bytes = unread
-        } else {
+        guard case .incomplete(let consumed) = cut else {
             front = cut
+            return
         }
+        // Taken out, the buffer has no other reference, so discarding does not copy it.
+        var unread = bytes.take()!
+        unread.moveReaderIndex(forwardBy: consumed)
+        guard unread.readableBytes > 0 else { return }
+        if unread.readerIndex > 0 { unread.discardReadBytes() }
+        bytes = unread
     }
 }

@@ -109,7 +109,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var lastLineReadAt = NIODeadline.now()
     private var sawLineInRead = false
     private var scheduledIdleCheck: Scheduled<Void>?
-    private var burstStartedAt: ContinuousClock.Instant?
+    private var burstStartedAt: NIODeadline?
     /// The number of the slot at the front of `replies`, counting from the first request.
     private var firstSlotNumber: UInt64 = 0
     private var isExclusiveRunning = false
@@ -299,9 +299,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Takes the oldest waiting line, parsed where it was read, and dispatches it.
     private func dispatchFirstLine(context: ChannelHandlerContext) {
-        let parsed = waitingLines.popFirst(line: RequestParser.parse(line:), tooLong: { .failure(.requestTooLong) })!
         let request: Request
-        switch parsed {
+        // Switched over as it comes, the parsed request is moved into `request`, not copied.
+        switch waitingLines.popFirst(line: RequestParser.parse(line:), tooLong: { .failure(.requestTooLong) })! {
         case nil: return  // a blank line gets no reply
         case .failure(let refusal)?:
             dispatchBurst(context: context)
@@ -369,7 +369,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         _ slot: UInt64,
         when pending: Pending<Reply>,
         command: ServerMetrics.Command,
-        startedAt start: ContinuousClock.Instant?,
+        startedAt start: NIODeadline?,
         context: ChannelHandlerContext
     ) {
         whenComplete(pending, context: context) { handler, result in
@@ -426,7 +426,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// its replay is.
     private func writeReadyReplies(context: ChannelHandlerContext) {
         guard !outbox.isReplaying else { return }
-        let readyCount = replies.prefix { if case .ready = $0 { true } else { false } }.count
+        var readyCount = 0
+        for slot in replies {
+            guard case .ready = slot else { break }
+            readyCount += 1
+        }
         guard readyCount > 0 else { return }
         var buffer = context.channel.allocator.buffer(capacity: 64 * readyCount)
         var written = 0
@@ -438,8 +442,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 break
             }
             // No event of an ended subscription follows these replies.
-            if reply == .unsubscribed { outbox.end() }
-            if case .loggedIn = reply { outbox.end() }
+            switch reply {
+            case .unsubscribed, .loggedIn: outbox.end()
+            default: break
+            }
         }
         firstSlotNumber += UInt64(written)
         guard !isClosed else { return }

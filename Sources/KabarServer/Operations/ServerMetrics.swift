@@ -1,6 +1,7 @@
 import KabarCore
 import KabarProtocol
 import Metrics
+import NIOCore
 import Synchronization
 
 // MARK: - ServerMetrics
@@ -52,24 +53,30 @@ public enum ServerMetrics {
 
     /// When a request started, if requests are being recorded; pass it to
     /// ``requestAnswered(_:_:startedAt:)``.
-    public static func requestStarted() -> ContinuousClock.Instant? {
-        isRecordingRequests.load(ordering: .relaxed) ? ContinuousClock.now : nil
+    ///
+    /// A `NIODeadline` (a monotonic clock's nanoseconds in a `UInt64`) rather than a
+    /// `ContinuousClock.Instant`: the standard library may change that type's layout, so
+    /// code outside it handles one, and an optional one above all, through its runtime
+    /// metadata and value witnesses; that cost about 1% of the event loops' CPU per `ping` at
+    /// P16 (BENCHMARKS.md, the sixteenth look).
+    public static func requestStarted() -> NIODeadline? {
+        isRecordingRequests.load(ordering: .relaxed) ? .now() : nil
     }
 
     /// Counts a request's reply and records how long it took to answer, if requests are
     /// being recorded (`start` is nil otherwise).
-    public static func requestAnswered(_ command: Command, _ reply: Reply, startedAt start: ContinuousClock.Instant?) {
+    public static func requestAnswered(_ command: Command, _ reply: Reply, startedAt start: NIODeadline?) {
         guard let start else { return }
-        requestAnswered(command, reply, after: ContinuousClock.now - start)
+        requestAnswered(command, reply, afterNanoseconds: (NIODeadline.now() - start).nanoseconds)
     }
 
     /// Counts a request that was answered at once (a line that is not a request).
     public static func requestAnswered(_ command: Command, _ reply: Reply) {
         guard isRecordingRequests.load(ordering: .relaxed) else { return }
-        requestAnswered(command, reply, after: .zero)
+        requestAnswered(command, reply, afterNanoseconds: 0)
     }
 
-    private static func requestAnswered(_ command: Command, _ reply: Reply, after duration: Duration) {
+    private static func requestAnswered(_ command: Command, _ reply: Reply, afterNanoseconds duration: Int64) {
         let outcome: Outcome
         switch reply {
         case .refused(.serverFailure): outcome = .failed
@@ -77,7 +84,7 @@ public enum ServerMetrics {
         default: outcome = .ok
         }
         requests[command.rawValue * Outcome.allCases.count + outcome.index].increment()
-        requestDurations[command.rawValue].recordNanoseconds(duration.wholeNanoseconds)
+        requestDurations[command.rawValue].recordNanoseconds(duration)
     }
 
     private static let requests: [Counter] = Command.allCases.flatMap { command in
