@@ -90,7 +90,8 @@ public final class KabarServer: Service, Sendable {
         } onGracefulShutdown: {
             self.listening.store(false, ordering: .relaxed)
             for listener in listeners { listener.close(promise: nil) }
-            self.connections.quiesceAll()
+            let drainTime = self.configuration.shutdownDrainTime.timeAmount
+            self.connections.quiesceAll { ReadStopper.quiesce($0, drainTime: drainTime) }
         }
         logger.info("stopped")
     }
@@ -125,14 +126,14 @@ public final class KabarServer: Service, Sendable {
 
         let pipeline = channel.pipeline.syncOperations
         if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }
+        // A handler here sees every read go by, so a running connection has one only: the
+        // admission handler leaves once the connection is admitted, and the read stopper
+        // comes at shutdown (``ReadStopper/quiesce(_:drainTime:)``).
         try pipeline.addHandler(AdmissionHandler(admission: admission, logger: logger))
-        // Every handler here sees each read once, however many request lines it brings:
-        // the connection handler cuts reads into lines itself.
-        try pipeline.addHandler(StalledReaderCloser(timeout: configuration.stalledReaderTimeout.timeAmount))
-        try pipeline.addHandler(ReadStopper(drainTime: configuration.shutdownDrainTime.timeAmount))
         let limits = ConnectionHandler.Limits(
             maximumLineLength: configuration.maximumLineLength,
             idleTimeout: configuration.idleTimeout.timeAmount,
+            stalledReaderTimeout: configuration.stalledReaderTimeout.timeAmount,
             requestRate: configuration.requestsPerSecond.map { ($0, configuration.requestBurst) }
         )
         try pipeline.addHandler(ConnectionHandler(dispatcher: dispatcher, connection: context, limits: limits, logger: logger))

@@ -6,14 +6,14 @@ import NIOCore
 
 /// Applies ``AdmissionControl`` to a new connection: a connection over a limit gets
 /// `Server Penuh` and is closed, and nothing it sends reaches the handlers after this one.
-final class AdmissionHandler: ChannelInboundHandler {
+/// An admitted connection holds its slot until it closes, and the handler leaves the
+/// pipeline, so that its reads do not pass through it.
+final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     typealias OutboundOut = ByteBuffer
 
     private let admission: AdmissionControl
     private let logger: Logger
-    /// The address holding a slot in ``AdmissionControl`` until the connection closes.
-    private var admittedAddress: String?
 
     init(admission: AdmissionControl, logger: Logger) {
         self.admission = admission
@@ -31,20 +31,12 @@ final class AdmissionHandler: ChannelInboundHandler {
             }
             return
         }
-        admittedAddress = address
+        let admission = self.admission
+        context.channel.closeFuture.whenComplete { _ in admission.release(address) }
         context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard admittedAddress != nil else { return }
-        context.fireChannelRead(data)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if let address = admittedAddress {
-            admission.release(address)
-            admittedAddress = nil
-        }
-        context.fireChannelInactive()
-    }
+    /// Reached only by a refused connection's input, which goes no further.
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

@@ -31,7 +31,9 @@ import Glibc
 ///   graceful shutdown (``ConnectionQuiesceEvent``) the lines already read go at once;
 /// - the idle timeout: a connection on which no complete request line arrived for that
 ///   long is closed (a client trickling the bytes of a line that never ends does not
-///   keep its slot).
+///   keep its slot);
+/// - the stalled reader: a connection whose client leaves its replies unread for that
+///   long is closed (``StalledReaderTimer``).
 ///
 /// Back-pressure: it stops reading from the socket while lines wait (behind an
 /// exclusive request, or with ``maximumInFlight`` replies outstanding) or while the
@@ -54,6 +56,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         var maximumLineLength: Int
         /// A connection with no request line for this long is closed.
         var idleTimeout: TimeAmount
+        /// A connection that stays unwritable (its client reads no replies) for this long
+        /// is closed.
+        var stalledReaderTimeout: TimeAmount
         /// Request lines a second before the connection is slowed down, and how many may
         /// come at once above that rate; nil for no limit.
         var requestRate: (perSecond: Int, burst: Int)?
@@ -109,6 +114,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var lastLineReadAt = NIODeadline.now()
     private var sawLineInRead = false
     private var scheduledIdleCheck: Scheduled<Void>?
+    private var stalledReader: StalledReaderTimer
     private var burstStartedAt: NIODeadline?
     /// The number of the slot at the front of `replies`, counting from the first request.
     private var firstSlotNumber: UInt64 = 0
@@ -129,6 +135,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.logger = logger
         self.waitingLines = IncomingLines(maximumLineLength: limits.maximumLineLength)
         self.idleTimeout = limits.idleTimeout
+        self.stalledReader = StalledReaderTimer(timeout: limits.stalledReaderTimeout)
         if let rate = limits.requestRate {
             requestTokens = TokenBucket(rate: Double(rate.perSecond), burst: Double(max(1, rate.burst)), now: .now())
         }
@@ -160,6 +167,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        stalledReader.writabilityChanged(context: context)
         advance(context: context)
         context.fireChannelWritabilityChanged()
     }
@@ -290,6 +298,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         scheduledTokenRefill = nil
         scheduledIdleCheck?.cancel()
         scheduledIdleCheck = nil
+        stalledReader.cancel()
     }
 
     private func canTakeMoreLines(context: ChannelHandlerContext) -> Bool {

@@ -29,8 +29,10 @@ struct ConnectionQuiesceEvent: Sendable {}
 /// reply and then the end of the stream. It reads and drops the client's input until the
 /// client closes too, or ``lingerTime`` passes, and only then closes the socket.
 ///
-/// It sits right before the ``ConnectionHandler``, which cuts reads into lines: the reads
-/// and read requests it sees are the socket's own.
+/// A connection gets its stopper only at shutdown (``quiesce(_:drainTime:)``), so that no
+/// read of a running server passes through one more handler. It goes right before the
+/// ``ConnectionHandler``, which cuts reads into lines: the reads and read requests it sees
+/// are the socket's own.
 final class ReadStopper: ChannelDuplexHandler {
     typealias InboundIn = NIOAny
     typealias InboundOut = NIOAny
@@ -56,6 +58,19 @@ final class ReadStopper: ChannelDuplexHandler {
     /// - Parameter drainTime: how long a shutting-down connection still reads.
     init(drainTime: TimeAmount = ReadStopper.defaultDrainTime) {
         self.drainTime = drainTime
+    }
+
+    /// Begins `channel`'s graceful shutdown: puts a stopper right before its connection
+    /// handler and sends ``ConnectionQuiesceEvent`` through its pipeline. A connection
+    /// closing meanwhile (its handler already removed) only gets the event.
+    static func quiesce(_ channel: any Channel, drainTime: TimeAmount) {
+        channel.eventLoop.execute {
+            let pipeline = channel.pipeline.syncOperations
+            if let handler = try? pipeline.handler(type: ConnectionHandler.self) {
+                try? pipeline.addHandler(ReadStopper(drainTime: drainTime), position: .before(handler))
+            }
+            pipeline.fireUserInboundEventTriggered(ConnectionQuiesceEvent())
+        }
     }
 
     // MARK: Inbound

@@ -35,13 +35,14 @@ final class ConnectionRegistry: Sendable {
         return true
     }
 
-    /// Asks every open connection to stop reading and close after its last reply.
-    func quiesceAll() {
+    /// Refuses connections from now on and hands every open one to `quiesce`, which asks
+    /// it to stop reading and close after its last reply.
+    func quiesceAll(_ quiesce: (any Channel) -> Void) {
         let channels = state.withLock { state in
             state.isQuiescing = true
             return Array(state.channels.values)
         }
-        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ConnectionQuiesceEvent()) }
+        channels.forEach(quiesce)
     }
 
     /// Closes every open connection now.
