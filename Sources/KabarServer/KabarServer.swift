@@ -126,9 +126,10 @@ public final class KabarServer: Service, Sendable {
 
         let pipeline = channel.pipeline.syncOperations
         if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }
-        // A handler here sees every read go by, so a running connection has one only: the
-        // admission handler leaves once the connection is admitted, and the read stopper
-        // comes at shutdown (``ReadStopper/quiesce(_:drainTime:)``).
+        // A handler here sees every read go by, so a running connection's pipeline holds
+        // the connection handler alone (after TLS's): the admission handler leaves once
+        // the connection is admitted, and the read stopper comes at shutdown
+        // (``ReadStopper/quiesce(_:drainTime:)``).
         try pipeline.addHandler(AdmissionHandler(admission: admission, logger: logger))
         let limits = ConnectionHandler.Limits(
             maximumLineLength: configuration.maximumLineLength,

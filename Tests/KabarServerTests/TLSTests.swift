@@ -146,6 +146,30 @@ final class TLSTests {
         }
     }
 
+    @Test("a graceful shutdown reads and answers a TLS connection's requests for the drain time, then closes it")
+    func gracefulShutdown() async throws {
+        try await withTLSServer { server, _ in
+            let client = try await connect(try #require(server.tlsPort), trusting: certificates.authorityPath)
+            let token = try await client.auth(username: "messi", password: "surabaya")
+            await server.beginShutdown()
+            // The drain handler is added to the connection's pipeline at shutdown, behind
+            // the TLS handler: the connection keeps being served for the drain time (one
+            // second), and closed after it, however busy the client.
+            try await client.sendMessage("sampai jumpa", to: ["henderson"], token: token)
+            let deadline = ContinuousClock.now + .seconds(10 * testTimeScale)
+            var isClosed = false
+            while !isClosed, ContinuousClock.now < deadline {
+                do {
+                    try await client.ping()
+                    try await Task.sleep(for: .milliseconds(50))
+                } catch {
+                    isClosed = true
+                }
+            }
+            #expect(isClosed, "the connection was still served \(10 * testTimeScale) s into the shutdown")
+        }
+    }
+
     @Test("reloading credentials serves the new certificate to new connections and keeps open ones")
     func reload() async throws {
         try await withTLSServer { server, credentials in

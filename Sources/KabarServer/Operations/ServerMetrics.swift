@@ -57,8 +57,8 @@ public enum ServerMetrics {
     /// A `NIODeadline` (a monotonic clock's nanoseconds in a `UInt64`) rather than a
     /// `ContinuousClock.Instant`: the standard library may change that type's layout, so
     /// code outside it handles one, and an optional one above all, through its runtime
-    /// metadata and value witnesses; that cost about 1% of the event loops' CPU per `ping` at
-    /// P16 (BENCHMARKS.md, the sixteenth look).
+    /// metadata and value witnesses; that cost about 1% of the event loops' CPU per
+    /// `ping` at P16 (BENCHMARKS.md, the sixteenth look).
     public static func requestStarted() -> NIODeadline? {
         isRecordingRequests.load(ordering: .relaxed) ? .now() : nil
     }
