@@ -97,7 +97,11 @@ public func withTestServer<T: Sendable>(
         logger: logger,
         onListening: { addressContinuation.yield(($0, $1)) }
     )
-    let group = ServiceGroup(services: [SQLiteStoreService(store: store), server], logger: logger)
+    // A connection that never closes (a shutdown step missing) must fail its test, not
+    // hang the run: past this bound the group is cancelled, which closes every connection.
+    var groupConfiguration = ServiceGroupConfiguration(services: [SQLiteStoreService(store: store), server], logger: logger)
+    groupConfiguration.maximumGracefulShutdownDuration = .seconds(20 * testTimeScale)
+    let group = ServiceGroup(configuration: groupConfiguration)
 
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
