@@ -10,7 +10,7 @@ SERVER_BINARY (--demo, a fresh SQLite file, started once) and, with --nio-floor,
 `scripts/nio-floor PORT 2 kabar`, which answers every line with Kabar's own `ping` reply
 and is driven the same way (chatload `progjar --token`): for `ping` only. The two
 alternate, in the reverse order every other round. Over 3 s from 2 s into each run it
-reads the server's and chatload's CPU time (/proc/PID/stat) and the machine's idle time
+reads the server's and chatload's CPU time (their threads' /proc/PID/task/*/stat) and the machine's idle time
 (/proc/stat), and prints each as a share of one core and per request. One core is 100%;
 the machine has os.cpu_count() of them."""
 import argparse
@@ -19,7 +19,7 @@ import os
 import subprocess
 import time
 
-from processes import demo_server, free_port, wait_for_port
+from processes import demo_server, free_port, generator_command, process_cpu_seconds, wait_for_port
 
 WINDOW_START, WINDOW = 2, 3
 ZERO_TOKEN = "00000000-0000-0000-0000-000000000000"
@@ -58,16 +58,14 @@ def main():
 
 def measure(arguments, server_pid, port, extra):
     """Runs chatload against the server on `port` and measures the window inside it."""
-    load = subprocess.Popen(
-        [arguments.chatload, "--mode", "progjar", "--port", str(port), "--conns", "50", "--op", arguments.op,
-         "--pipeline", str(arguments.pipeline), "--duration", str(WINDOW_START + WINDOW + 1), "--warmup", "1",
-         "--json", *extra],
-        stdout=subprocess.PIPE, text=True)
+    command = generator_command(arguments.chatload, port, arguments.op, arguments.pipeline, WINDOW_START + WINDOW + 1,
+                                is_chatload=True, warmup=1)
+    load = subprocess.Popen(command + extra, stdout=subprocess.PIPE, text=True)
     # chatload's warm-up second, then into the measured seconds.
     time.sleep(1 + WINDOW_START)
-    before = (cpu_seconds(server_pid), cpu_seconds(load.pid), idle_seconds(), time.monotonic())
+    before = (process_cpu_seconds(server_pid), process_cpu_seconds(load.pid), idle_seconds(), time.monotonic())
     time.sleep(WINDOW)
-    after = (cpu_seconds(server_pid), cpu_seconds(load.pid), idle_seconds(), time.monotonic())
+    after = (process_cpu_seconds(server_pid), process_cpu_seconds(load.pid), idle_seconds(), time.monotonic())
     result = json.loads(load.communicate()[0].strip().splitlines()[-1])
     server, generator, idle, elapsed = (end - start for start, end in zip(before, after))
     rate = result["ops_per_sec"]
@@ -75,13 +73,6 @@ def measure(arguments, server_pid, port, extra):
     return (f"{rate:,.0f} req/s; server {server / elapsed:.0%} of a core, {server / requests * 1e6:.2f} µs per request; "
             f"chatload {generator / elapsed:.0%}, {generator / requests * 1e6:.2f} µs; "
             f"idle {idle / elapsed:.0%} (of {os.cpu_count()} cores)")
-
-
-def cpu_seconds(pid):
-    """User and system seconds so far of process `pid`, all its threads."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def idle_seconds():

@@ -63,13 +63,13 @@ def requests_served(op, folder, chatload_result, warmup=2, duration=6):
     return chatload_result["ok"] * (warmup + duration) / duration
 
 
-def generator_command(binary, port, op, pipeline, duration, is_chatload):
-    """The command line of a load generator driving Kabar on `port` for `duration` seconds
-    with no warm-up, 50 connections logged in as the three demo users: chatload (`--mode
-    progjar`) if `is_chatload`, otherwise kabar-bench."""
+def generator_command(binary, port, op, pipeline, duration, is_chatload, warmup=0):
+    """The command line of a load generator driving Kabar on `port` for `duration` seconds,
+    50 connections logged in as the three demo users: chatload (`--mode progjar`, after
+    `warmup` seconds not measured) if `is_chatload`, otherwise kabar-bench (no warm-up)."""
     if is_chatload:
         return [binary, "--mode", "progjar", "--port", str(port), "--conns", "50", "--op", op,
-                "--pipeline", str(pipeline), "--duration", str(duration), "--warmup", "0", "--json"]
+                "--pipeline", str(pipeline), "--duration", str(duration), "--warmup", str(warmup), "--json"]
     return [binary, "--port", str(port), "--connections", "50", "--op", op, "--pipeline", str(pipeline),
             "--users", "3", "--duration", str(duration), "--json"]
 

@@ -19,7 +19,7 @@ import json
 import subprocess
 import time
 
-from processes import demo_server, group_of, tasks
+from processes import demo_server, generator_command, group_of, tasks
 
 WARM_UP = 3
 
@@ -36,11 +36,9 @@ def main():
     arguments = parser.parse_args()
 
     with demo_server(arguments.server) as (process, port, _):
-        load = subprocess.Popen(
-            [arguments.chatload, "--mode", "progjar", "--port", str(port), "--conns", "50", "--op", arguments.op,
-             "--pipeline", str(arguments.pipeline), "--duration", str(WARM_UP + arguments.seconds + 2),
-             "--warmup", "1", "--json"],
-            stdout=subprocess.PIPE, text=True)
+        command = generator_command(arguments.chatload, port, arguments.op, arguments.pipeline,
+                                    WARM_UP + arguments.seconds + 2, is_chatload=True, warmup=1)
+        load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         time.sleep(WARM_UP)
         thread_ids = [tid for tid, name in thread_names(process.pid)
                       if arguments.group == "all" or group_of(name) == arguments.group]
