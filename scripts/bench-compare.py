@@ -3,7 +3,7 @@
 
     scripts/bench-compare.py --server BIN --chatload BIN [--bench BIN] [--rounds 3]
                              [--duration 8] [--out bench-results] [--only NAME,...] [--sweep]
-                             [--single-thread-floor BIN] [--nio-floor BIN]
+                             [--single-thread-floor BIN] [--nio-floor BIN] [--durability-ceiling]
 
 In one run, ROUNDS rounds; inside a round every workload runs once against each server
 that speaks it, the servers' order rotating from round to round, so that the machine's
@@ -21,6 +21,10 @@ The servers, each started once, on loopback:
   what is ready, insert it, commit, flush, answer), on a copy of Kabar's fresh database,
   driven as Redis is; for `send` only. What a durable send costs in the cheapest request
   path there is with SQLite.
+- kabar-normal, with --durability-ceiling: a second Kabar, the same binary with
+  `--durability normal` (nothing flushed before an `OK`), on a file of its own; for `send`
+  only. What Kabar's request path does when its commits cost no flush: the most that any
+  cheaper flush could give.
 - nio-floor, with --nio-floor (scripts/nio-floor, built with `swift build -c release
   --package-path scripts/nio-floor`): not a chat server but SwiftNIO with one handler that
   answers every line with Redis's `+PONG`, one event loop per core as Kabar has; for `ping`
@@ -66,6 +70,7 @@ WORKLOADS = {
         "redis-memory": ["--mode", "redis", "--op", "send", "--pipeline", "1"],
         "ngircd": ["--mode", "irc", "--op", "send", "--pipeline", "1"],
         "sqlite-floor": ["--mode", "redis", "--op", "send", "--pipeline", "1"],
+        "kabar-normal": ["--mode", "progjar", "--op", "send", "--pipeline", "1"],
     },
     "send c50 P16": {
         "kabar": ["--mode", "progjar", "--op", "send", "--pipeline", "16"],
@@ -73,6 +78,7 @@ WORKLOADS = {
         "redis-memory": ["--mode", "redis", "--op", "send", "--pipeline", "16"],
         "ngircd": ["--mode", "irc", "--op", "send", "--pipeline", "16"],
         "sqlite-floor": ["--mode", "redis", "--op", "send", "--pipeline", "16"],
+        "kabar-normal": ["--mode", "progjar", "--op", "send", "--pipeline", "16"],
     },
     "ping c50 P1": {
         "kabar": ["--mode", "progjar", "--op", "ping", "--pipeline", "1"],
@@ -118,12 +124,17 @@ class Server:
             self.process.wait()
 
 
-def start_servers(arguments, folder):
-    servers = {}
+def kabar_server(name, arguments, folder, durability="full"):
     port = free_port()
-    servers["kabar"] = Server("kabar", [
-        arguments.server, "--demo", "--port", str(port), "--http-port", "0",
-        "--database", os.path.join(folder, "kabar.sqlite"), "--log-level", "warning"], port)
+    return Server(name, [
+        arguments.server, "--demo", "--port", str(port), "--http-port", "0", "--durability", durability,
+        "--database", os.path.join(folder, f"{name}.sqlite"), "--log-level", "warning"], port)
+
+
+def start_servers(arguments, folder):
+    servers = {"kabar": kabar_server("kabar", arguments, folder)}
+    if arguments.durability_ceiling:
+        servers["kabar-normal"] = kabar_server("kabar-normal", arguments, folder, durability="normal")
     if arguments.single_thread_floor:
         port = free_port()  # it copies Kabar's database while that holds only the demo users
         servers["sqlite-floor"] = Server("sqlite-floor", [
@@ -270,6 +281,8 @@ def main():
     parser.add_argument("--sweep-duration", type=float, default=5)
     parser.add_argument("--single-thread-floor", help="the compiled scripts/single-thread-floor.c")
     parser.add_argument("--nio-floor", help="the built scripts/nio-floor")
+    parser.add_argument("--durability-ceiling", action="store_true",
+                        help="also Kabar with --durability normal, for send")
     arguments = parser.parse_args()
     workloads = {name: servers for name, servers in WORKLOADS.items()
                  if not arguments.only or name in arguments.only.split(";")}

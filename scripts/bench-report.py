@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 results = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results")
-SERVERS = [("kabar", "Kabar"), ("redis-always", "Redis, appendfsync always"),
+SERVERS = [("kabar", "Kabar"), ("kabar-normal", "Kabar, durability normal"), ("redis-always", "Redis, appendfsync always"),
            ("redis-memory", "Redis, no persistence"), ("ngircd", "ngIRCd"),
            ("sqlite-floor", "SQLite behind Redis's loop (probe)"),
            ("nio-floor", "SwiftNIO answering PING (probe)")]
@@ -72,6 +72,11 @@ if runs:
         if kabar_to_floor and floor_to_redis:
             print(f"{workload}: Kabar {kabar_to_floor:.2f} of the SwiftNIO probe, "
                   f"which did {floor_to_redis:.2f} of Redis.")
+        normal_to_durable = same_round_ratio(workload, "kabar", server="kabar-normal")
+        normal_to_redis = same_round_ratio(workload, "redis-always", server="kabar-normal")
+        if normal_to_durable and normal_to_redis:
+            print(f"{workload}: Kabar with durability normal (no flush) {normal_to_durable:.2f} of durable Kabar, "
+                  f"{normal_to_redis:.2f} of Redis appendfsync always.")
     print("\nEvery run (req/s, in round order):\n")
     for workload in workloads:
         parts = []
