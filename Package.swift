@@ -58,6 +58,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CKabarEpoll"),
         .target(
             name: "CKabarSQLite",
             dependencies: [.product(name: "SQLiteNIO", package: "sqlite-nio")]
@@ -129,7 +130,7 @@ let package = Package(
         .target(
             name: "KabarBench",
             dependencies: [
-                "KabarProtocol", "KabarClient",
+                "KabarProtocol", "KabarClient", "CKabarEpoll",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -45,7 +45,7 @@ public struct BenchConfiguration: Sendable {
     public var subscribers: Int?
     /// Load before measuring starts.
     public var warmup: Duration = .zero
-    /// Event-loop threads of the load generator.
+    /// Threads of the load generator, each driving a share of the connections.
     public var threads: Int = 1
     public static let password = "bench-password"
 

@@ -11,8 +11,9 @@ import Darwin
 // MARK: - BenchLoop
 
 /// One bench connection's closed loop as a value: which replies a read completed, how long
-/// each took, and which requests they let go. No I/O: ``BenchConnectionHandler`` feeds it
-/// each read and writes what it queued.
+/// each took, and which requests they let go. No I/O: ``BenchSocketDriver`` (plain TCP on
+/// Linux) or ``BenchConnectionHandler`` (SwiftNIO: TLS, elsewhere) feeds it each read and
+/// writes what it queued.
 ///
 /// It is a struct the handler changes once per read, so that the per-reply work (timing,
 /// the histogram, the next request) touches no class property: every access to one is a

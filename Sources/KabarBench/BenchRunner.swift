@@ -1,3 +1,4 @@
+import Foundation
 import KabarClient
 import KabarProtocol
 import NIOCore
@@ -20,9 +21,6 @@ public struct BenchRunner: Sendable {
     /// - Parameter progress: called about four times a second with the replies so far.
     public func run(progress: (@Sendable (Int, Duration) -> Void)? = nil) async throws -> BenchReport {
         let tokens = try await registerUsers()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
-        defer { group.shutdownGracefully { _ in } }
-
         let requestLimit: Int? =
             switch configuration.limit {
             case .requests(let count): count
@@ -31,13 +29,80 @@ public struct BenchRunner: Sendable {
         let shared = BenchShared(requestLimit: requestLimit)
         let isPush = configuration.operation == .push
         shared.sending.store(isPush ? BenchConfiguration.pushSenders(configuration) : configuration.connections, ordering: .relaxed)
+        #if os(Linux)
+        if configuration.tls == nil, !isPush {
+            return try await runOnSockets(shared: shared, tokens: tokens, progress: progress)
+        }
+        #endif
+        return try await runOnNIO(shared: shared, tokens: tokens, progress: progress)
+    }
 
+    /// Through SwiftNIO: TLS, and `--op push` with its subscribers.
+    private func runOnNIO(
+        shared: BenchShared,
+        tokens: [SessionToken],
+        progress: (@Sendable (Int, Duration) -> Void)?
+    ) async throws -> BenchReport {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        defer { group.shutdownGracefully { _ in } }
         var connections: [(channel: any Channel, loggedIn: EventLoopFuture<Void>, done: EventLoopFuture<BenchStatistics>)] = []
         for index in 0..<configuration.connections {
             connections.append(try await connect(index: index, group: group, shared: shared, tokens: tokens))
         }
         for connection in connections { try await connection.loggedIn.get() }
+        return try await measure(shared: shared, progress: progress) {
+            for connection in connections { connection.channel.pipeline.fireUserInboundEventTriggered(BenchStartEvent()) }
+        } collect: {
+            var total = BenchStatistics()
+            for connection in connections { total.merge(try await connection.done.get()) }
+            return total
+        }
+    }
 
+    #if os(Linux)
+    /// Plain TCP without SwiftNIO (``BenchSocketDriver``): `threads` threads, each driving
+    /// every `threads`-th connection.
+    private func runOnSockets(
+        shared: BenchShared,
+        tokens: [SessionToken],
+        progress: (@Sendable (Int, Duration) -> Void)?
+    ) async throws -> BenchReport {
+        let threads = max(1, min(configuration.threads, configuration.connections))
+        let allocator = ByteBufferAllocator()
+        let drivers = try (0..<threads).map { thread in
+            let workloads = stride(from: thread, to: configuration.connections, by: threads).map { index in
+                BenchWorkload(configuration: configuration, connectionIndex: index, token: tokens[index % tokens.count], allocator: allocator)
+            }
+            return try BenchSocketDriver(
+                host: configuration.host,
+                port: configuration.port,
+                workloads: workloads,
+                pipeline: configuration.pipeline,
+                shared: shared
+            )
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for driver in drivers { group.addTask { try await onThread { try driver.logIn() } } }
+            try await group.waitForAll()
+        }
+        let running = drivers.map { driver in Task { try await onThread { driver.run() } } }
+        return try await measure(shared: shared, progress: progress) {
+        } collect: {
+            var total = BenchStatistics()
+            for task in running { total.merge(try await task.value) }
+            return total
+        }
+    }
+    #endif
+
+    /// Starts the measured span (`start` sets the connections going), reports progress,
+    /// and reports what `collect` gathers once every connection is done.
+    private func measure(
+        shared: BenchShared,
+        progress: (@Sendable (Int, Duration) -> Void)?,
+        start: () -> Void,
+        collect: () async throws -> BenchStatistics
+    ) async throws -> BenchReport {
         let clock = ContinuousClock()
         let started = clock.now
         let warmup = UInt64(configuration.warmup.nanoseconds)
@@ -47,8 +112,7 @@ public struct BenchRunner: Sendable {
             case .requests: nil
             }
         shared.start(at: NIODeadline.now().uptimeNanoseconds, warmup: warmup, duration: duration)
-        for connection in connections { connection.channel.pipeline.fireUserInboundEventTriggered(BenchStartEvent()) }
-
+        start()
         let reporter = progress.map { report in
             Task {
                 while !Task.isCancelled {
@@ -57,8 +121,7 @@ public struct BenchRunner: Sendable {
                 }
             }
         }
-        var total = BenchStatistics()
-        for connection in connections { total.merge(try await connection.done.get()) }
+        let total = try await collect()
         reporter?.cancel()
         let measured = (clock.now - started) - configuration.warmup
         return BenchReport(configuration: configuration, statistics: total, elapsed: measured)
@@ -169,6 +232,13 @@ public enum BenchError: Error, CustomStringConvertible {
         case .loginRefused: "the server refused a bench user's auth"
         case .connectionLost: "a connection closed before it logged in"
         }
+    }
+}
+
+/// Runs `body` on a new thread, so that a blocking loop keeps no task's thread.
+private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 

@@ -30,7 +30,7 @@ struct KabarBenchCommand: AsyncParsableCommand {
     @Option(help: "Recipients per send.") var recipients = 1
     @Option(help: "Bench users bench-0…; registered when missing.") var users = 50
     @Option(help: "Seconds of load before measuring.") var warmup: Double = 0
-    @Option(help: "Event-loop threads of the load generator.") var threads = 1
+    @Option(help: "Threads of the load generator, each driving a share of the connections.") var threads = 1
     @Flag(help: "Connect with TLS (system trust store).") var tls = false
     @Option(help: "Connect with TLS, trusting the CA certificates in this PEM file.") var caFile: String?
     @Flag(help: "Connect with TLS without verifying the server.") var insecure = false

@@ -35,6 +35,31 @@ struct KabarBenchTests {
         }
     }
 
+    @Test("connections spread over several threads: every request counted once, every message stored once")
+    func severalThreads() async throws {
+        try await withTestServer { server in
+            var configuration = BenchConfiguration()
+            configuration.port = server.port
+            configuration.connections = 7
+            configuration.threads = 3
+            configuration.users = 3
+            configuration.pipeline = 8
+            configuration.limit = .requests(1_501)
+            configuration.operation = .send
+            let report = try await BenchRunner(configuration: configuration).run()
+            #expect(report.completed == 1_501)
+            #expect(report.errors == 0)
+
+            var stored = 0
+            for index in 0..<3 {
+                let reader = try await server.connect()
+                _ = try await reader.auth(username: "bench-\(index)", password: BenchConfiguration.password)
+                stored += try await reader.inbox().reduce(0) { $0 + $1.messages.count }
+            }
+            #expect(stored == 1_501)
+        }
+    }
+
     @Test("a timed mixed run with warm-up reports its errors instead of hiding them")
     func timedMix() async throws {
         try await withTestServer { server in
