@@ -151,7 +151,9 @@ final class BenchSocketDriver: @unchecked Sendable {
         guard var pending = connections[index].unwritten else { return }
         let descriptor = connections[index].descriptor
         while pending.readableBytes > 0 {
-            let written = pending.withUnsafeReadableBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            // `MSG_NOSIGNAL`: a connection the server closed fails the write instead of
+            // ending the process with `SIGPIPE`.
+            let written = pending.withUnsafeReadableBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN { break }

@@ -60,6 +60,28 @@ struct KabarBenchTests {
         }
     }
 
+    @Test("a server killed mid-run: the run still ends, with the requests in flight as errors")
+    func serverKilled() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await ServerProcess(arguments: ["--database", directory + "/kabar.sqlite"])
+        var configuration = BenchConfiguration()
+        configuration.port = server.port
+        configuration.connections = 4
+        configuration.users = 2
+        configuration.pipeline = 4
+        configuration.limit = .duration(.seconds(60))
+        configuration.operation = .ping
+        let (replies, repliesSoFar) = AsyncStream.makeStream(of: Int.self)
+        let run = Task { try await BenchRunner(configuration: configuration).run { count, _ in repliesSoFar.yield(count) } }
+        for await count in replies where count > 0 { break }  // the load is running
+        _ = try await server.stop(signal: SIGKILL)
+        let report = try await run.value
+        #expect(report.completed > report.errors)
+        #expect(report.errors > 0)
+        #expect(report.errors <= 4 * 4)
+    }
+
     @Test("a timed mixed run with warm-up reports its errors instead of hiding them")
     func timedMix() async throws {
         try await withTestServer { server in
