@@ -229,6 +229,7 @@ let package = Package(
             name: "KabarServerTests",
             dependencies: [
                 "KabarTestSupport", "KabarServer", "KabarCore", "KabarProtocol", "KabarClient", "KabarSQLite", "KabarCrashDisk",
+                "KabarBench",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

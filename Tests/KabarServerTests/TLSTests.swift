@@ -1,4 +1,5 @@
 import Foundation
+import KabarBench
 import KabarClient
 import KabarProtocol
 import KabarServer
@@ -41,6 +42,24 @@ final class TLSTests {
 
     func connect(_ port: Int, trusting authority: String, host: String = "localhost") async throws -> KabarConnection {
         try await KabarConnection.connect(host: host, port: port, tls: ClientTLS(trust: .certificateAuthorityFile(authority)))
+    }
+
+    @Test("kabar-bench over TLS (through SwiftNIO): every request answered, none lost")
+    func benchOverTLS() async throws {
+        try await withTLSServer { server, _ in
+            var configuration = BenchConfiguration()
+            configuration.host = "localhost"
+            configuration.port = try #require(server.tlsPort)
+            configuration.tls = ClientTLS(trust: .certificateAuthorityFile(certificates.authorityPath))
+            configuration.connections = 3
+            configuration.users = 2
+            configuration.pipeline = 4
+            configuration.limit = .requests(300)
+            configuration.operation = .ping
+            let report = try await BenchRunner(configuration: configuration).run()
+            #expect(report.completed == 300)
+            #expect(report.errors == 0)
+        }
     }
 
     @Test("the seed session over TLS, by host name and by IP address")
