@@ -8,6 +8,17 @@ import Testing
 /// `kabar-bench` against a real server: its counts match what the server stored.
 @Suite("kabar-bench")
 struct KabarBenchTests {
+    /// The messages in the inboxes of the first `users` bench users, read (and so emptied).
+    static func messagesStored(on server: TestServer, users: Int) async throws -> Int {
+        var stored = 0
+        for index in 0..<users {
+            let reader = try await server.connect()
+            _ = try await reader.auth(username: "bench-\(index)", password: BenchConfiguration.password)
+            stored += try await reader.inbox().reduce(0) { $0 + $1.messages.count }
+        }
+        return stored
+    }
+
     @Test("a send run: every completed request is one stored message, no errors")
     func sendCountsMatch() async throws {
         try await withTestServer { server in
@@ -25,13 +36,7 @@ struct KabarBenchTests {
             #expect(report.requestsPerSecond > 0)
             #expect(report.latencyMilliseconds(atPercentile: 50) <= report.maximumLatencyMilliseconds)
 
-            var stored = 0
-            for index in 0..<4 {
-                let reader = try await server.connect()
-                _ = try await reader.auth(username: "bench-\(index)", password: BenchConfiguration.password)
-                stored += try await reader.inbox().reduce(0) { $0 + $1.messages.count }
-            }
-            #expect(stored == 2_000 * 2)
+            #expect(try await Self.messagesStored(on: server, users: 4) == 2_000 * 2)
         }
     }
 
@@ -50,13 +55,7 @@ struct KabarBenchTests {
             #expect(report.completed == 1_501)
             #expect(report.errors == 0)
 
-            var stored = 0
-            for index in 0..<3 {
-                let reader = try await server.connect()
-                _ = try await reader.auth(username: "bench-\(index)", password: BenchConfiguration.password)
-                stored += try await reader.inbox().reduce(0) { $0 + $1.messages.count }
-            }
-            #expect(stored == 1_501)
+            #expect(try await Self.messagesStored(on: server, users: 3) == 1_501)
         }
     }
 
