@@ -85,8 +85,10 @@ public struct BenchRunner: Sendable {
             for driver in drivers { group.addTask { try await onThread { try driver.logIn() } } }
             try await group.waitForAll()
         }
-        let running = drivers.map { driver in Task { try await onThread { driver.run() } } }
+        // Started once the measured span is fixed, as the SwiftNIO connections get their start event.
+        var running: [Task<BenchStatistics, any Error>] = []
         return try await measure(shared: shared, progress: progress) {
+            running = drivers.map { driver in Task { try await onThread { driver.run() } } }
         } collect: {
             var total = BenchStatistics()
             for task in running { total.merge(try await task.value) }
