@@ -13,7 +13,7 @@ import Synchronization
 /// connection costs a pass through a channel pipeline. That is about 3.5 µs of user time per
 /// request at c50 P1 on an Intel Xeon, against chatload's 0.45 µs, with the same number of
 /// system calls (BENCHMARKS.md, run V). Here a read goes straight to the connection's
-/// ``BenchLoop`` and its requests straight to `write`, as chatload does.
+/// ``BenchLoop`` and its requests straight to `send`, as chatload does.
 ///
 /// `@unchecked Sendable`: it is used by one thread at a time. ``BenchRunner`` runs
 /// ``logIn()`` and then ``run()`` each on a thread of its own, and starts the second only
@@ -22,7 +22,7 @@ final class BenchSocketDriver: @unchecked Sendable {
     private struct Connection {
         let descriptor: Int32
         var loop: BenchLoop
-        /// What `write` did not take yet; written when the socket is writable again.
+        /// What `send` did not take yet; sent when the socket is writable again.
         var unwritten: ByteBuffer?
         /// Whether `epoll` reports the socket writable (only while something is unwritten).
         var isWatchingWrites = false
@@ -71,14 +71,17 @@ final class BenchSocketDriver: @unchecked Sendable {
         for index in connections.indices {
             if let login = connections[index].loop.logIn(at: now) { send(login, on: index) }
         }
-        while connections.contains(where: { $0.loop.phase == .loggingIn }) {
-            serveEvents()
+        while true {
+            var isWaiting = false
             for connection in connections {
                 switch connection.loop.phase {
-                case .loggingIn, .ready, .running: continue
+                case .loggingIn: isWaiting = true
+                case .ready, .running: continue
                 case .finished: throw connection.isOpen ? BenchError.loginRefused : BenchError.connectionLost
                 }
             }
+            guard isWaiting else { return }
+            serveEvents()
         }
     }
 
@@ -98,6 +101,9 @@ final class BenchSocketDriver: @unchecked Sendable {
 
     // MARK: - Events
 
+    /// What `epoll` reports for a socket that has something to read or has closed.
+    private static let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
+
     /// Handles what `epoll` reports ready, waiting up to 100 ms for something.
     private func serveEvents() {
         let count = epoll_wait(poll, events.baseAddress, Int32(events.count), 100)
@@ -106,8 +112,7 @@ final class BenchSocketDriver: @unchecked Sendable {
             let index = Int(event.data.u64)
             guard connections[index].isOpen else { continue }
             if event.events & EPOLLOUT.rawValue != 0 { writeUnwritten(of: index) }
-            let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
-            if event.events & readable != 0, connections[index].isOpen { read(index) }
+            if event.events & Self.readable != 0, connections[index].isOpen { read(index) }
         }
     }
 
