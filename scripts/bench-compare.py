@@ -3,7 +3,8 @@
 
     scripts/bench-compare.py --server BIN --chatload BIN [--bench BIN] [--rounds 3]
                              [--duration 8] [--out bench-results] [--only NAME,...] [--sweep]
-                             [--single-thread-floor BIN] [--nio-floor BIN] [--durability-ceiling]
+                             [--single-thread-floor BIN] [--nio-floor BIN] [--epoll-floor BIN]
+                             [--floor-threads N] [--durability-ceiling]
 
 In one run, ROUNDS rounds; inside a round every workload runs once against each server
 that speaks it, the servers' order rotating from round to round, so that the machine's
@@ -29,6 +30,11 @@ The servers, each started once, on loopback:
   --package-path scripts/nio-floor`): not a chat server but SwiftNIO with one handler that
   answers every line with Redis's `+PONG`, one event loop per core as Kabar has; for `ping`
   only. What a request costs SwiftNIO itself, the floor under Kabar's `ping`.
+- epoll-floor, with --epoll-floor (scripts/epoll-floor, built the same way): the same probe
+  in Swift without SwiftNIO, one thread with its own `epoll` per core; for `ping` only.
+  What a front end of Kabar's own, off SwiftNIO, could reach at best. --floor-threads N
+  runs both probes with N threads instead (Kabar's event loops: KABAR_THREADS=N in the
+  environment of this script).
 
 The workloads (chatload, 50 connections, 32-byte messages, the demo users):
 send P1 and P16 (Redis: RPUSH; ngIRCd: PRIVMSG + PING), ping P1 and P16, mix P1
@@ -84,11 +90,13 @@ WORKLOADS = {
         "kabar": ["--mode", "progjar", "--op", "ping", "--pipeline", "1"],
         "redis-memory": ["--mode", "redis", "--op", "ping", "--pipeline", "1"],
         "nio-floor": ["--mode", "redis", "--op", "ping", "--pipeline", "1"],
+        "epoll-floor": ["--mode", "redis", "--op", "ping", "--pipeline", "1"],
     },
     "ping c50 P16": {
         "kabar": ["--mode", "progjar", "--op", "ping", "--pipeline", "16"],
         "redis-memory": ["--mode", "redis", "--op", "ping", "--pipeline", "16"],
         "nio-floor": ["--mode", "redis", "--op", "ping", "--pipeline", "16"],
+        "epoll-floor": ["--mode", "redis", "--op", "ping", "--pipeline", "16"],
     },
     "mix c50 P1": {
         "kabar": ["--mode", "progjar", "--op", "mix", "--pipeline", "1"],
@@ -139,9 +147,11 @@ def start_servers(arguments, folder):
         port = free_port()  # it copies Kabar's database while that holds only the demo users
         servers["sqlite-floor"] = Server("sqlite-floor", [
             arguments.single_thread_floor, os.path.join(folder, "kabar.sqlite"), str(port)], port)
-    if arguments.nio_floor:
-        port = free_port()
-        servers["nio-floor"] = Server("nio-floor", [arguments.nio_floor, str(port)], port)
+    for name, binary in (("nio-floor", arguments.nio_floor), ("epoll-floor", arguments.epoll_floor)):
+        if binary:
+            port = free_port()
+            threads = [str(arguments.floor_threads)] if arguments.floor_threads else []
+            servers[name] = Server(name, [binary, str(port)] + threads, port)
     redis = shutil.which("redis-server")
     if redis:
         for name, persistence in (("redis-always", ["--appendonly", "yes", "--appendfsync", "always"]),
@@ -281,6 +291,8 @@ def main():
     parser.add_argument("--sweep-duration", type=float, default=5)
     parser.add_argument("--single-thread-floor", help="the compiled scripts/single-thread-floor.c")
     parser.add_argument("--nio-floor", help="the built scripts/nio-floor")
+    parser.add_argument("--epoll-floor", help="the built scripts/epoll-floor")
+    parser.add_argument("--floor-threads", type=int, help="threads of the two probes (default: one per core)")
     parser.add_argument("--durability-ceiling", action="store_true",
                         help="also Kabar with --durability normal, for send")
     arguments = parser.parse_args()

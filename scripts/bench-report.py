@@ -14,7 +14,7 @@ results = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results")
 SERVERS = [("kabar", "Kabar"), ("kabar-normal", "Kabar, durability normal"), ("redis-always", "Redis, appendfsync always"),
            ("redis-memory", "Redis, no persistence"), ("ngircd", "ngIRCd"),
            ("sqlite-floor", "SQLite behind Redis's loop (probe)"),
-           ("nio-floor", "SwiftNIO answering PING (probe)")]
+           ("nio-floor", "SwiftNIO answering PING (probe)"), ("epoll-floor", "Swift on epoll answering PING (probe)")]
 
 
 def load(name):
@@ -72,6 +72,11 @@ if runs:
         if kabar_to_floor and floor_to_redis:
             print(f"{workload}: Kabar {kabar_to_floor:.2f} of the SwiftNIO probe, "
                   f"which did {floor_to_redis:.2f} of Redis.")
+        epoll_to_redis = same_round_ratio(workload, "redis-memory", server="epoll-floor")
+        epoll_to_nio = same_round_ratio(workload, "nio-floor", server="epoll-floor")
+        if epoll_to_redis:
+            print(f"{workload}: the probe without SwiftNIO (epoll) did {epoll_to_redis:.2f} of Redis"
+                  + (f" and {epoll_to_nio:.2f} of the SwiftNIO probe." if epoll_to_nio else "."))
         normal_to_durable = same_round_ratio(workload, "kabar", server="kabar-normal")
         normal_to_redis = same_round_ratio(workload, "redis-always", server="kabar-normal")
         if normal_to_durable and normal_to_redis:
