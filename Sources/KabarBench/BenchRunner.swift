@@ -1,4 +1,3 @@
-import Foundation
 import KabarClient
 import KabarProtocol
 import NIOCore
@@ -81,14 +80,18 @@ public struct BenchRunner: Sendable {
                 shared: shared
             )
         }
+        // A thread each: a driver's loop blocks its thread until the run ends.
+        let threadPool = NIOThreadPool(numberOfThreads: drivers.count)
+        threadPool.start()
+        defer { threadPool.shutdownGracefully { _ in } }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for driver in drivers { group.addTask { try await onThread { try driver.logIn() } } }
+            for driver in drivers { group.addTask { try await threadPool.runIfActive { try driver.logIn() } } }
             try await group.waitForAll()
         }
         // Started once the measured span is fixed, as the SwiftNIO connections get their start event.
         var running: [Task<BenchStatistics, any Error>] = []
         return try await measure(shared: shared, progress: progress) {
-            running = drivers.map { driver in Task { try await onThread { driver.run() } } }
+            running = drivers.map { driver in Task { try await threadPool.runIfActive { driver.run() } } }
         } collect: {
             var total = BenchStatistics()
             for task in running { total.merge(try await task.value) }
@@ -234,13 +237,6 @@ public enum BenchError: Error, CustomStringConvertible {
         case .loginRefused: "the server refused a bench user's auth"
         case .connectionLost: "a connection closed before it logged in"
         }
-    }
-}
-
-/// Runs `body` on a new thread, so that a blocking loop keeps no task's thread.
-private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 

@@ -16,8 +16,8 @@ import Synchronization
 /// ``BenchLoop`` and its requests straight to `send`, as chatload does.
 ///
 /// `@unchecked Sendable`: it is used by one thread at a time. ``BenchRunner`` runs
-/// ``logIn()`` and then ``run()`` each on a thread of its own, and starts the second only
-/// after the first returned. The kabar-bench tests run it so, under the thread sanitizer in CI.
+/// ``logIn()`` and then ``run()`` each on a thread of a `NIOThreadPool`, and starts the
+/// second only after the first returned. The kabar-bench tests run it so, under the thread sanitizer in CI.
 final class BenchSocketDriver: @unchecked Sendable {
     private struct Connection {
         let descriptor: Int32
